@@ -1,0 +1,154 @@
+#pragma once
+// result<T, E>: a value or an error, shaped like C++23 std::expected so that code can move to it
+// later. value() on an error throws std::system_error; everything else is noexcept-friendly so hot
+// paths can branch on has_value() without exceptions.
+
+#include <cassert>
+#include <new>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include "orderly/core/error_info.hpp"
+
+namespace orderly {
+
+// Wraps an error so it converts into any result<T, E> (like std::unexpected).
+template <class E>
+struct failure {
+    E error;
+};
+template <class E>
+failure(E) -> failure<E>;
+
+inline failure<std::error_code> fail(std::error_code ec) { return {ec}; }
+inline failure<error_info> fail(std::error_code ec, std::string detail) {
+    return {error_info{ec, std::move(detail)}};
+}
+
+namespace detail {
+[[noreturn]] inline void throw_error(const std::error_code& ec) { throw std::system_error(ec); }
+[[noreturn]] inline void throw_error(const error_info& e) {
+    throw std::system_error(e.code, e.detail);
+}
+}  // namespace detail
+
+template <class T, class E = std::error_code>
+class [[nodiscard]] result {
+    static_assert(!std::is_reference_v<T>, "result<T&> is not supported");
+
+public:
+    using value_type = T;
+    using error_type = E;
+
+    template <class U = T,
+              class = std::enable_if_t<std::is_constructible_v<T, U&&> &&
+                                       !std::is_same_v<std::remove_cvref_t<U>, result>>>
+    result(U&& v) : ok_(true) {  // NOLINT(google-explicit-constructor)
+        ::new (&value_) T(std::forward<U>(v));
+    }
+    template <class G, class = std::enable_if_t<std::is_constructible_v<E, const G&>>>
+    result(const failure<G>& f) : ok_(false) {  // NOLINT(google-explicit-constructor)
+        ::new (&error_) E(f.error);
+    }
+    template <class G, class = std::enable_if_t<std::is_constructible_v<E, G&&>>>
+    result(failure<G>&& f) : ok_(false) {  // NOLINT(google-explicit-constructor)
+        ::new (&error_) E(std::move(f.error));
+    }
+
+    result(const result& o) : ok_(o.ok_) {
+        if (ok_) ::new (&value_) T(o.value_);
+        else ::new (&error_) E(o.error_);
+    }
+    result(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>) : ok_(o.ok_) {
+        if (ok_) ::new (&value_) T(std::move(o.value_));
+        else ::new (&error_) E(std::move(o.error_));
+    }
+    result& operator=(const result& o) {
+        if (this != &o) {
+            destroy();
+            ok_ = o.ok_;
+            if (ok_) ::new (&value_) T(o.value_);
+            else ::new (&error_) E(o.error_);
+        }
+        return *this;
+    }
+    result& operator=(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>) {
+        if (this != &o) {
+            destroy();
+            ok_ = o.ok_;
+            if (ok_) ::new (&value_) T(std::move(o.value_));
+            else ::new (&error_) E(std::move(o.error_));
+        }
+        return *this;
+    }
+    ~result() { destroy(); }
+
+    [[nodiscard]] bool has_value() const noexcept { return ok_; }
+    explicit operator bool() const noexcept { return ok_; }
+
+    // Throws std::system_error carrying the error when there is no value.
+    T& value() & {
+        if (!ok_) detail::throw_error(error_);
+        return value_;
+    }
+    const T& value() const& {
+        if (!ok_) detail::throw_error(error_);
+        return value_;
+    }
+    T&& value() && {
+        if (!ok_) detail::throw_error(error_);
+        return std::move(value_);
+    }
+    template <class U>
+    T value_or(U&& fallback) const& {
+        return ok_ ? value_ : static_cast<T>(std::forward<U>(fallback));
+    }
+
+    // Precondition: has_value() / !has_value() respectively.
+    T& operator*() & noexcept { return assert(ok_), value_; }
+    const T& operator*() const& noexcept { return assert(ok_), value_; }
+    T&& operator*() && noexcept { return assert(ok_), std::move(value_); }
+    T* operator->() noexcept { return assert(ok_), &value_; }
+    const T* operator->() const noexcept { return assert(ok_), &value_; }
+    const E& error() const& noexcept { return assert(!ok_), error_; }
+    E& error() & noexcept { return assert(!ok_), error_; }
+
+private:
+    void destroy() noexcept {
+        if (ok_) value_.~T();
+        else error_.~E();
+    }
+    union {
+        T value_;
+        E error_;
+    };
+    bool ok_;
+};
+
+template <class E>
+class [[nodiscard]] result<void, E> {
+public:
+    using value_type = void;
+    using error_type = E;
+
+    result() = default;
+    template <class G, class = std::enable_if_t<std::is_constructible_v<E, const G&>>>
+    result(const failure<G>& f) : error_(f.error), ok_(false) {}  // NOLINT
+    template <class G, class = std::enable_if_t<std::is_constructible_v<E, G&&>>>
+    result(failure<G>&& f) : error_(std::move(f.error)), ok_(false) {}  // NOLINT
+
+    [[nodiscard]] bool has_value() const noexcept { return ok_; }
+    explicit operator bool() const noexcept { return ok_; }
+    void value() const {
+        if (!ok_) detail::throw_error(error_);
+    }
+    void operator*() const noexcept { assert(ok_); }
+    const E& error() const& noexcept { return assert(!ok_), error_; }
+
+private:
+    E error_{};
+    bool ok_ = true;
+};
+
+}  // namespace orderly

@@ -1,0 +1,148 @@
+#pragma once
+// stream_socket: a connected TCP or Unix-domain stream socket with deadlines, per-direction state
+// and an orderly way to end. The descriptor is O_NONBLOCK and CLOEXEC; "blocking" calls wait with
+// poll(2) until their deadline, so any call can be bounded in time (like Python's settimeout()).
+// Every send uses MSG_NOSIGNAL: writing to a closed peer returns EPIPE/peer_reset, never SIGPIPE.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "orderly/core/deadline.hpp"
+#include "orderly/core/result.hpp"
+#include "orderly/core/unique_fd.hpp"
+#include "orderly/net/close_report.hpp"
+#include "orderly/net/endpoint.hpp"
+#include "orderly/net/tcp_info.hpp"
+
+namespace orderly {
+
+// Which direction shutdown() ends.
+enum class shut { read, write, both };
+
+struct close_options {
+    // How long close_gracefully may wait for the peer's EOF in total before it aborts.
+    clock::duration timeout = std::chrono::seconds(5);
+    // How many bytes it reads and discards after our FIN before it gives up (drain_limit) and aborts.
+    std::uint64_t drain_limit = 1U << 20;
+};
+
+// What the destructor does with a socket that is still open. Explicit, per socket.
+enum class destroy_policy {
+    close,     // default: plain close(); never blocks (may RST if unread data is queued)
+    abort,     // SO_LINGER{1,0}: the peer gets RST at once
+    graceful,  // close_gracefully(destroy_close_options()): BLOCKS up to its timeout
+};
+
+// Bytes moved by an operation that may stop part-way: `bytes` is exact even when `error` is set.
+struct transfer_result {
+    std::size_t bytes = 0;
+    std::error_code error;  // empty on success
+    [[nodiscard]] bool ok() const noexcept { return !error; }
+};
+
+class stream_socket {
+public:
+    stream_socket() noexcept = default;  // not open
+    // Adopts a connected stream socket (made non-blocking here). `peer` may be left empty.
+    explicit stream_socket(unique_fd fd) noexcept;
+    stream_socket(stream_socket&&) noexcept;
+    stream_socket& operator=(stream_socket&&) noexcept;
+    stream_socket(const stream_socket&) = delete;
+    stream_socket& operator=(const stream_socket&) = delete;
+    // Applies the destroy policy; with the default it never blocks and never throws.
+    ~stream_socket();
+
+    // Connects to one endpoint, waiting at most `timeout`. Errors: ECONNREFUSED, ENETUNREACH,
+    // errc::timed_out, ENOENT (no such Unix path), ...
+    static result<stream_socket> connect(const endpoint& to,
+                                         clock::duration timeout = std::chrono::seconds(30));
+    // A connected pair of Unix stream sockets (socketpair(2)), for tests and in-process plumbing.
+    static result<std::pair<stream_socket, stream_socket>> pair();
+
+    // Sends at least one byte, waiting until the deadline for buffer space. Returns the count.
+    // Errors: errc::write_shut after shutdown(write), errc::peer_reset (EPIPE/ECONNRESET),
+    // errc::timed_out, errc::not_open.
+    result<std::size_t> send(std::span<const std::byte> data, deadline until = deadline::never());
+    result<std::size_t> send(std::string_view data, deadline until = deadline::never());
+    // Sends all of `data` or stops at the first error; `bytes` says exactly how much went out.
+    transfer_result send_all(std::span<const std::byte> data, deadline until = deadline::never());
+    transfer_result send_all(std::string_view data, deadline until = deadline::never());
+
+    // Receives up to buf.size() bytes, waiting until the deadline for at least one. Returns 0 at
+    // end-of-stream (the peer's FIN, or after shutdown(read)); 0 is never an error. An empty
+    // buffer is errc::invalid_argument. Errors: errc::peer_reset, errc::timed_out, errc::not_open.
+    result<std::size_t> recv(std::span<std::byte> buf, deadline until = deadline::never());
+    result<std::size_t> recv(std::span<char> buf, deadline until = deadline::never());
+    // Appends everything until end-of-stream to `out`, at most `limit` bytes (errc::drain_limit
+    // when exceeded, having appended exactly `limit`). `bytes` counts what was appended.
+    transfer_result read_to_end(std::string& out, deadline until = deadline::never(),
+                                std::size_t limit = SIZE_MAX);
+
+    // Half-closes. shut::write: FIN after the queued bytes; reading still works.
+    // shut::read: later recv() returns 0 (Linux still accepts and acks arriving data; nothing is
+    // sent to the peer). shut::both: both. Idempotent per direction. Errors: errc::not_open,
+    // ENOTCONN when the connection is already gone.
+    result<void> shutdown(shut how);
+
+    // Releases the descriptor now. Idempotent, never blocks, never throws. The report says what
+    // was lost: unread received bytes (the kernel then sent RST: unread_data_discarded) and bytes
+    // still unacknowledged. Outcome `clean` when both FINs had already been exchanged.
+    close_report close() noexcept;
+    // Closes with SO_LINGER{1,0}: queued data is dropped and the peer receives RST.
+    close_report abort() noexcept;
+    // The orderly end: shutdown(write), read and discard until the peer's EOF (bounded by
+    // opts.timeout and opts.drain_limit), then close. Blocks up to opts.timeout. A timeout or an
+    // exceeded drain limit aborts the socket and says so in the report; never throws.
+    close_report close_gracefully(const close_options& opts = {}) noexcept;
+
+    [[nodiscard]] bool is_open() const noexcept { return fd_.valid(); }
+    [[nodiscard]] bool can_read() const noexcept { return is_open() && !read_shut_ && !peer_eof_; }
+    [[nodiscard]] bool can_write() const noexcept { return is_open() && !write_shut_; }
+    [[nodiscard]] bool peer_eof_seen() const noexcept { return peer_eof_; }
+    [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
+    [[nodiscard]] std::uint64_t bytes_received() const noexcept { return bytes_received_; }
+
+    result<endpoint> local_endpoint() const noexcept;
+    result<endpoint> peer_endpoint() const noexcept;
+    // TCP_INFO + queue sizes (EOPNOTSUPP on Unix sockets).
+    result<tcp_info_snapshot> tcp_info() const noexcept;
+
+    void set_destroy_policy(destroy_policy p, close_options opts = {}) noexcept {
+        destroy_policy_ = p;
+        destroy_opts_ = opts;
+    }
+    [[nodiscard]] destroy_policy get_destroy_policy() const noexcept { return destroy_policy_; }
+
+    // The descriptor, for socket_options.hpp and poll(2). Still owned by this object.
+    [[nodiscard]] int native_handle() const noexcept { return fd_.get(); }
+    // Gives the descriptor away (e.g. to the event layer); this object becomes not open.
+    [[nodiscard]] unique_fd release() noexcept;
+
+private:
+    // Common tail of close(), abort() and close_gracefully(): collect, release, fill the report.
+    close_report finish(close_report r, clock::time_point close_started, bool abortive) noexcept;
+    void note_error(std::error_code ec) noexcept;
+
+    unique_fd fd_;
+    clock::time_point opened_ = clock::now();
+    std::uint64_t bytes_sent_ = 0;
+    std::uint64_t bytes_received_ = 0;
+    std::error_code sticky_error_;  // first connection-ending error seen (e.g. ECONNRESET)
+    bool read_shut_ = false;
+    bool write_shut_ = false;
+    bool peer_eof_ = false;
+    destroy_policy destroy_policy_ = destroy_policy::close;
+    close_options destroy_opts_{};
+};
+
+// Waits until `fd` is ready for `events` (POLLIN/POLLOUT) or the deadline passes. Returns the
+// revents; errc::timed_out at the deadline. Retries EINTR.
+result<short> wait_ready(int fd, short events, deadline until) noexcept;
+
+}  // namespace orderly
