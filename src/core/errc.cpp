@@ -4,33 +4,49 @@ namespace orderly {
 namespace {
 
 class category final : public std::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "orderly"; }
     std::string message(int value) const override {
         switch (static_cast<errc>(value)) {
-            case errc::timed_out: return "timed out: the deadline passed";
-            case errc::peer_reset: return "connection reset by peer";
+            case errc::timed_out:
+                return "timed out: the deadline passed";
+            case errc::peer_reset:
+                return "connection reset by peer";
             case errc::drain_limit:
                 return "the peer kept sending after our FIN beyond the drain limit";
-            case errc::address_parse: return "malformed address";
-            case errc::resolve: return "name resolution failed";
-            case errc::not_open: return "socket is not open";
-            case errc::read_shut: return "reading was shut down on this socket";
-            case errc::write_shut: return "writing was shut down on this socket";
-            case errc::invalid_argument: return "invalid argument";
-            case errc::aborted: return "connection aborted locally";
-            case errc::connection_closed: return "connection closed";
+            case errc::address_parse:
+                return "malformed address";
+            case errc::resolve:
+                return "name resolution failed";
+            case errc::not_open:
+                return "socket is not open";
+            case errc::read_shut:
+                return "reading was shut down on this socket";
+            case errc::write_shut:
+                return "writing was shut down on this socket";
+            case errc::invalid_argument:
+                return "invalid argument";
+            case errc::aborted:
+                return "connection aborted locally";
+            case errc::connection_closed:
+                return "connection closed";
         }
         return "unknown orderly error " + std::to_string(value);
     }
     std::error_condition default_error_condition(int value) const noexcept override {
         switch (static_cast<errc>(value)) {
-            case errc::timed_out: return std::errc::timed_out;
-            case errc::peer_reset: return std::errc::connection_reset;
-            case errc::invalid_argument: return std::errc::invalid_argument;
-            case errc::not_open: return std::errc::bad_file_descriptor;
-            case errc::aborted: return std::errc::connection_aborted;
-            default: return {value, *this};
+            case errc::timed_out:
+                return std::errc::timed_out;
+            case errc::peer_reset:
+                return std::errc::connection_reset;
+            case errc::invalid_argument:
+                return std::errc::invalid_argument;
+            case errc::not_open:
+                return std::errc::bad_file_descriptor;
+            case errc::aborted:
+                return std::errc::connection_aborted;
+            default:
+                return {value, *this};
         }
     }
 };

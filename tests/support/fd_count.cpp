@@ -20,6 +20,8 @@ std::vector<int> open_fds() {
     return fds;
 }
 
-int open_fd_count() { return static_cast<int>(open_fds().size()); }
+int open_fd_count() {
+    return static_cast<int>(open_fds().size());
+}
 
 }  // namespace orderly::test

@@ -1,6 +1,6 @@
 #pragma once
-// Deadlines on the monotonic clock. Blocking calls take a deadline (an absolute point) rather than a
-// timeout so that a loop of several syscalls cannot stretch the total time.
+// Deadlines on the monotonic clock. Blocking calls take a deadline (an absolute point) rather than
+// a timeout so that a loop of several syscalls cannot stretch the total time.
 
 #include <chrono>
 #include <climits>
@@ -11,14 +11,16 @@ using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 class deadline {
-public:
+  public:
     // A deadline that never expires.
     constexpr deadline() noexcept = default;
     static constexpr deadline never() noexcept { return {}; }
     static deadline after(clock::duration d) noexcept { return deadline(clock::now() + d); }
     static constexpr deadline at(clock::time_point t) noexcept { return deadline(t); }
 
-    [[nodiscard]] constexpr bool is_never() const noexcept { return at_ == clock::time_point::max(); }
+    [[nodiscard]] constexpr bool is_never() const noexcept {
+        return at_ == clock::time_point::max();
+    }
     [[nodiscard]] bool expired() const noexcept { return !is_never() && clock::now() >= at_; }
     [[nodiscard]] constexpr clock::time_point when() const noexcept { return at_; }
 
@@ -34,7 +36,7 @@ public:
         return a.at_ <= b.at_ ? a : b;
     }
 
-private:
+  private:
     constexpr explicit deadline(clock::time_point t) noexcept : at_(t) {}
     clock::time_point at_ = clock::time_point::max();
 };

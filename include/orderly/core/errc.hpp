@@ -30,7 +30,9 @@ inline std::error_code make_error_code(errc e) noexcept {
 }
 
 // An errno value as a std::error_code in the system category.
-inline std::error_code errno_code(int err) noexcept { return {err, std::system_category()}; }
+inline std::error_code errno_code(int err) noexcept {
+    return {err, std::system_category()};
+}
 
 }  // namespace orderly
 

@@ -21,13 +21,17 @@ struct failure {
 template <class E>
 failure(E) -> failure<E>;
 
-inline failure<std::error_code> fail(std::error_code ec) { return {ec}; }
+inline failure<std::error_code> fail(std::error_code ec) {
+    return {ec};
+}
 inline failure<error_info> fail(std::error_code ec, std::string detail) {
     return {error_info{ec, std::move(detail)}};
 }
 
 namespace detail {
-[[noreturn]] inline void throw_error(const std::error_code& ec) { throw std::system_error(ec); }
+[[noreturn]] inline void throw_error(const std::error_code& ec) {
+    throw std::system_error(ec);
+}
 [[noreturn]] inline void throw_error(const error_info& e) {
     throw std::system_error(e.code, e.detail);
 }
@@ -37,7 +41,7 @@ template <class T, class E = std::error_code>
 class [[nodiscard]] result {
     static_assert(!std::is_reference_v<T>, "result<T&> is not supported");
 
-public:
+  public:
     using value_type = T;
     using error_type = E;
 
@@ -57,19 +61,25 @@ public:
     }
 
     result(const result& o) : ok_(o.ok_) {
-        if (ok_) ::new (&value_) T(o.value_);
-        else ::new (&error_) E(o.error_);
+        if (ok_)
+            ::new (&value_) T(o.value_);
+        else
+            ::new (&error_) E(o.error_);
     }
     result(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>) : ok_(o.ok_) {
-        if (ok_) ::new (&value_) T(std::move(o.value_));
-        else ::new (&error_) E(std::move(o.error_));
+        if (ok_)
+            ::new (&value_) T(std::move(o.value_));
+        else
+            ::new (&error_) E(std::move(o.error_));
     }
     result& operator=(const result& o) {
         if (this != &o) {
             destroy();
             ok_ = o.ok_;
-            if (ok_) ::new (&value_) T(o.value_);
-            else ::new (&error_) E(o.error_);
+            if (ok_)
+                ::new (&value_) T(o.value_);
+            else
+                ::new (&error_) E(o.error_);
         }
         return *this;
     }
@@ -77,8 +87,10 @@ public:
         if (this != &o) {
             destroy();
             ok_ = o.ok_;
-            if (ok_) ::new (&value_) T(std::move(o.value_));
-            else ::new (&error_) E(std::move(o.error_));
+            if (ok_)
+                ::new (&value_) T(std::move(o.value_));
+            else
+                ::new (&error_) E(std::move(o.error_));
         }
         return *this;
     }
@@ -114,10 +126,12 @@ public:
     const E& error() const& noexcept { return assert(!ok_), error_; }
     E& error() & noexcept { return assert(!ok_), error_; }
 
-private:
+  private:
     void destroy() noexcept {
-        if (ok_) value_.~T();
-        else error_.~E();
+        if (ok_)
+            value_.~T();
+        else
+            error_.~E();
     }
     union {
         T value_;
@@ -128,7 +142,7 @@ private:
 
 template <class E>
 class [[nodiscard]] result<void, E> {
-public:
+  public:
     using value_type = void;
     using error_type = E;
 
@@ -146,7 +160,7 @@ public:
     void operator*() const noexcept { assert(ok_); }
     const E& error() const& noexcept { return assert(!ok_), error_; }
 
-private:
+  private:
     E error_{};
     bool ok_ = true;
 };

@@ -6,7 +6,7 @@
 namespace orderly {
 
 class unique_fd {
-public:
+  public:
     unique_fd() noexcept = default;
     explicit unique_fd(int fd) noexcept : fd_(fd) {}
     unique_fd(const unique_fd&) = delete;
@@ -32,7 +32,7 @@ public:
     // The descriptor is released even when close(2) fails (Linux semantics; EINTR is not retried).
     int close() noexcept;
 
-private:
+  private:
     int fd_ = -1;
 };
 

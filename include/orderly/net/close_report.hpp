@@ -15,8 +15,8 @@
 namespace orderly {
 
 enum class close_outcome : std::uint8_t {
-    clean,                  // both sides sent FIN and nothing was discarded: the orderly end
-    closed,                 // plain close: released without waiting for the peer; nothing known lost
+    clean,   // both sides sent FIN and nothing was discarded: the orderly end
+    closed,  // plain close: released without waiting for the peer; nothing known lost
     unread_data_discarded,  // closed with unread received bytes: Linux sent RST to the peer
     peer_reset,             // the peer sent RST
     timed_out,              // the deadline passed before the peer's EOF; the socket was aborted
@@ -45,10 +45,10 @@ struct close_report {
     std::uint32_t unacked_bytes = 0;  // SIOCOUTQ at release: still owed to the peer by the kernel
     std::uint32_t unread_bytes = 0;   // SIOCINQ at release: received but never read (RST cause)
 
-    bool fin_sent = false;   // we shut down writing (or the close did it for us)
-    bool peer_eof = false;   // the peer's FIN was read
+    bool fin_sent = false;  // we shut down writing (or the close did it for us)
+    bool peer_eof = false;  // the peer's FIN was read
 
-    std::optional<tcp_info_snapshot> tcp;  // last TCP_INFO before release (TCP only)
+    std::optional<tcp_info_snapshot> tcp;        // last TCP_INFO before release (TCP only)
     std::chrono::nanoseconds close_duration{0};  // time spent inside the close call
     std::chrono::nanoseconds lifetime{0};        // from open/accept/connect to release
 

@@ -17,7 +17,7 @@ namespace orderly {
 enum class address_family { none, ipv4, ipv6, unix_path, unix_abstract };
 
 class endpoint {
-public:
+  public:
     endpoint() noexcept;  // family none; to_string() is "(none)"
 
     // Parses one of the text forms above. Errors (errc::address_parse) name the offending part and
@@ -62,7 +62,7 @@ public:
 
     friend bool operator==(const endpoint& a, const endpoint& b) noexcept;
 
-private:
+  private:
     sockaddr_storage storage_{};
     socklen_t len_ = 0;
     address_family family_ = address_family::none;

@@ -27,7 +27,7 @@ struct listen_options {
 };
 
 class listener {
-public:
+  public:
     listener() noexcept = default;
     listener(listener&&) noexcept = default;
     listener& operator=(listener&&) noexcept;
@@ -51,7 +51,7 @@ public:
     // Gives the descriptor away (e.g. to the event layer's server). The Unix socket file stays.
     [[nodiscard]] unique_fd release() noexcept;
 
-private:
+  private:
     unique_fd fd_;
     endpoint local_;
     bool owns_unix_path_ = false;

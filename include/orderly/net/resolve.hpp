@@ -12,12 +12,13 @@ namespace orderly {
 
 struct resolve_options {
     address_family family = address_family::none;  // none = both IPv4 and IPv6
-    bool passive = false;                           // for listening: empty host means "any"
+    bool passive = false;                          // for listening: empty host means "any"
 };
 
 // Resolves host and service (a port number or a name from /etc/services) to stream endpoints.
 // Duplicates are removed. Errors: errc::resolve with the host and getaddrinfo's reason
-// ("cannot resolve 'nosuch.invalid': Name or service not known"), errc::address_parse for a bad port.
+// ("cannot resolve 'nosuch.invalid': Name or service not known"), errc::address_parse for a bad
+// port.
 result<std::vector<endpoint>, error_info> resolve(std::string_view host, std::string_view service,
                                                   const resolve_options& opts = {});
 

@@ -9,9 +9,9 @@
 
 namespace orderly {
 
-result<void> set_nodelay(int fd, bool on) noexcept;            // TCP_NODELAY
+result<void> set_nodelay(int fd, bool on) noexcept;  // TCP_NODELAY
 result<bool> get_nodelay(int fd) noexcept;
-result<void> set_keepalive(int fd, bool on) noexcept;          // SO_KEEPALIVE
+result<void> set_keepalive(int fd, bool on) noexcept;  // SO_KEEPALIVE
 result<bool> get_keepalive(int fd) noexcept;
 // TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT (and SO_KEEPALIVE on).
 result<void> set_keepalive(int fd, std::chrono::seconds idle, std::chrono::seconds interval,

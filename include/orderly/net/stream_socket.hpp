@@ -28,7 +28,8 @@ enum class shut { read, write, both };
 struct close_options {
     // How long close_gracefully may wait for the peer's EOF in total before it aborts.
     clock::duration timeout = std::chrono::seconds(5);
-    // How many bytes it reads and discards after our FIN before it gives up (drain_limit) and aborts.
+    // How many bytes it reads and discards after our FIN before it gives up (drain_limit) and
+    // aborts.
     std::uint64_t drain_limit = 1U << 20;
 };
 
@@ -47,7 +48,7 @@ struct transfer_result {
 };
 
 class stream_socket {
-public:
+  public:
     stream_socket() noexcept = default;  // not open
     // Adopts a connected stream socket (made non-blocking here). `peer` may be left empty.
     explicit stream_socket(unique_fd fd) noexcept;
@@ -124,10 +125,11 @@ public:
     // Gives the descriptor away (e.g. to the event layer); this object becomes not open.
     [[nodiscard]] unique_fd release() noexcept;
 
-private:
+  private:
     // Common tail of close(), abort() and close_gracefully(): collect, release, fill the report.
     close_report finish(close_report r, clock::time_point close_started, bool abortive) noexcept;
     void note_error(std::error_code ec) noexcept;
+    void end_by_policy() noexcept;
 
     unique_fd fd_;
     clock::time_point opened_ = clock::now();

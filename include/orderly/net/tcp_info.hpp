@@ -31,15 +31,15 @@ std::string_view to_string(tcp_state s) noexcept;
 
 struct tcp_info_snapshot {
     tcp_state state = tcp_state::unknown;
-    std::uint32_t rtt_us = 0;         // smoothed round-trip time
+    std::uint32_t rtt_us = 0;  // smoothed round-trip time
     std::uint32_t rttvar_us = 0;
-    std::uint32_t snd_cwnd = 0;       // congestion window, segments
+    std::uint32_t snd_cwnd = 0;  // congestion window, segments
     std::uint32_t unacked_segments = 0;
     std::uint32_t total_retransmits = 0;
     std::uint32_t lost_segments = 0;
-    std::uint64_t bytes_acked = 0;     // by the peer (kernel >= 4.1)
-    std::uint64_t bytes_received = 0;  // from the peer (kernel >= 4.1)
-    std::uint32_t notsent_bytes = 0;   // queued but never sent (kernel >= 4.6)
+    std::uint64_t bytes_acked = 0;       // by the peer (kernel >= 4.1)
+    std::uint64_t bytes_received = 0;    // from the peer (kernel >= 4.1)
+    std::uint32_t notsent_bytes = 0;     // queued but never sent (kernel >= 4.6)
     std::uint32_t send_queue_bytes = 0;  // SIOCOUTQ: sent-but-unacknowledged plus not yet sent
     std::uint32_t recv_queue_bytes = 0;  // SIOCINQ: received and not yet read by us
 };

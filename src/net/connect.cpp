@@ -1,0 +1,47 @@
+#include "orderly/net/connect.hpp"
+
+#include "orderly/core/errc.hpp"
+#include "orderly/net/resolve.hpp"
+
+namespace orderly {
+
+result<stream_socket, error_info> connect(std::string_view where, clock::duration timeout) {
+    auto addrs = resolve(where);
+    if (!addrs) return fail(addrs.error().code, addrs.error().detail);
+    if (addrs->empty()) {
+        return fail(make_error_code(errc::resolve),
+                    "'" + std::string(where) + "' resolved to no address");
+    }
+    std::error_code last;
+    const endpoint* last_ep = nullptr;
+    for (const endpoint& ep : *addrs) {
+        auto s = stream_socket::connect(ep, timeout);
+        if (s) return std::move(*s);
+        last = s.error();
+        last_ep = &ep;
+    }
+    std::string what = "connect to " + std::string(where);
+    if (addrs->size() > 1 || last_ep->to_string() != where) {
+        what += " (" + last_ep->to_string() + (addrs->size() > 1 ? " and others" : "") + ")";
+    }
+    return fail(last, what + ": " + last.message());
+}
+
+result<listener, error_info> listen(std::string_view where, const server_options& opts) {
+    resolve_options ro;
+    ro.passive = true;
+    auto addrs = resolve(where, ro);
+    if (!addrs) return fail(addrs.error().code, addrs.error().detail);
+    listen_options lo = opts;
+    error_info last{make_error_code(errc::resolve),
+                    "'" + std::string(where) + "' resolved to no address"};
+    for (const endpoint& ep : *addrs) {
+        if (ep.family() == address_family::ipv6 && opts.dual_stack) lo.v6_only = false;
+        auto l = listener::listen(ep, lo);
+        if (l) return std::move(*l);
+        last = l.error();
+    }
+    return fail(last.code, last.detail);
+}
+
+}  // namespace orderly

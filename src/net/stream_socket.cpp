@@ -1,0 +1,404 @@
+#include "orderly/net/stream_socket.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "orderly/core/errc.hpp"
+#include "orderly/net/socket_options.hpp"
+
+namespace orderly {
+namespace {
+
+// Errors that mean "the peer reset the connection": both are reported as errc::peer_reset so
+// callers need not know that Linux says EPIPE for a write after the peer's RST was processed.
+bool is_reset(int err) noexcept {
+    return err == ECONNRESET || err == EPIPE;
+}
+
+std::error_code map_io_error(int err) noexcept {
+    return is_reset(err) ? make_error_code(errc::peer_reset) : errno_code(err);
+}
+
+void make_nonblocking(int fd) noexcept {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) == 0) (void)::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+}  // namespace
+
+result<short> wait_ready(int fd, short events, deadline until) noexcept {
+    for (;;) {
+        pollfd p{fd, events, 0};
+        const int n = ::poll(&p, 1, until.poll_timeout_ms());
+        if (n > 0) return p.revents;
+        if (n == 0) {
+            if (until.expired()) return fail(make_error_code(errc::timed_out));
+            continue;  // woke a little early (ms rounding); wait for the rest
+        }
+        if (errno != EINTR) return fail(errno_code(errno));
+    }
+}
+
+stream_socket::stream_socket(unique_fd fd) noexcept : fd_(std::move(fd)) {
+    if (fd_.valid()) make_nonblocking(fd_.get());
+}
+
+stream_socket::stream_socket(stream_socket&& o) noexcept
+    : fd_(std::move(o.fd_)),
+      opened_(o.opened_),
+      bytes_sent_(o.bytes_sent_),
+      bytes_received_(o.bytes_received_),
+      sticky_error_(o.sticky_error_),
+      read_shut_(o.read_shut_),
+      write_shut_(o.write_shut_),
+      peer_eof_(o.peer_eof_),
+      destroy_policy_(o.destroy_policy_),
+      destroy_opts_(o.destroy_opts_) {}
+
+stream_socket& stream_socket::operator=(stream_socket&& o) noexcept {
+    if (this != &o) {
+        end_by_policy();  // the socket being replaced ends the way its own policy says
+        fd_ = std::move(o.fd_);
+        opened_ = o.opened_;
+        bytes_sent_ = o.bytes_sent_;
+        bytes_received_ = o.bytes_received_;
+        sticky_error_ = o.sticky_error_;
+        read_shut_ = o.read_shut_;
+        write_shut_ = o.write_shut_;
+        peer_eof_ = o.peer_eof_;
+        destroy_policy_ = o.destroy_policy_;
+        destroy_opts_ = o.destroy_opts_;
+    }
+    return *this;
+}
+
+stream_socket::~stream_socket() {
+    end_by_policy();
+}
+
+void stream_socket::end_by_policy() noexcept {
+    if (!fd_.valid()) return;
+    switch (destroy_policy_) {
+        case destroy_policy::close:
+            (void)close();
+            break;
+        case destroy_policy::abort:
+            (void)abort();
+            break;
+        case destroy_policy::graceful:
+            (void)close_gracefully(destroy_opts_);
+            break;
+    }
+}
+
+result<stream_socket> stream_socket::connect(const endpoint& to, clock::duration timeout) {
+    if (to.family() == address_family::none) {
+        return fail(make_error_code(errc::invalid_argument));
+    }
+    const deadline until = deadline::after(timeout);
+    unique_fd fd(::socket(to.domain(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return fail(errno_code(errno));
+    if (::connect(fd.get(), to.data(), to.size()) != 0) {
+        if (errno != EINPROGRESS && errno != EINTR) return fail(errno_code(errno));
+        auto ready = wait_ready(fd.get(), POLLOUT, until);
+        if (!ready) return fail(ready.error());
+        auto err = take_socket_error(fd.get());
+        if (!err) return fail(err.error());
+        if (*err != 0) return fail(errno_code(*err));
+    }
+    return stream_socket(std::move(fd));
+}
+
+result<std::pair<stream_socket, stream_socket>> stream_socket::pair() {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+        return fail(errno_code(errno));
+    }
+    return std::pair<stream_socket, stream_socket>(stream_socket(unique_fd(fds[0])),
+                                                   stream_socket(unique_fd(fds[1])));
+}
+
+void stream_socket::note_error(std::error_code ec) noexcept {
+    if (!sticky_error_) sticky_error_ = ec;
+}
+
+result<std::size_t> stream_socket::send(std::span<const std::byte> data, deadline until) {
+    if (!fd_.valid()) return fail(make_error_code(errc::not_open));
+    if (write_shut_) return fail(make_error_code(errc::write_shut));
+    if (data.empty()) return std::size_t{0};
+    for (;;) {
+        const ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+        if (n >= 0) {
+            bytes_sent_ += static_cast<std::uint64_t>(n);
+            return static_cast<std::size_t>(n);
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            const auto ec = map_io_error(errno);
+            note_error(ec);
+            return fail(ec);
+        }
+        auto ready = wait_ready(fd_.get(), POLLOUT, until);
+        if (!ready) return fail(ready.error());
+    }
+}
+
+result<std::size_t> stream_socket::send(std::string_view data, deadline until) {
+    return send(std::as_bytes(std::span(data.data(), data.size())), until);
+}
+
+transfer_result stream_socket::send_all(std::span<const std::byte> data, deadline until) {
+    transfer_result r;
+    while (r.bytes < data.size()) {
+        auto n = send(data.subspan(r.bytes), until);
+        if (!n) {
+            r.error = n.error();
+            break;
+        }
+        r.bytes += *n;
+    }
+    return r;
+}
+
+transfer_result stream_socket::send_all(std::string_view data, deadline until) {
+    return send_all(std::as_bytes(std::span(data.data(), data.size())), until);
+}
+
+result<std::size_t> stream_socket::recv(std::span<std::byte> buf, deadline until) {
+    if (!fd_.valid()) return fail(make_error_code(errc::not_open));
+    if (buf.empty()) return fail(make_error_code(errc::invalid_argument));
+    // After shutdown(read) or the peer's FIN, end-of-stream is the answer; Linux would still hand
+    // out bytes that arrive after SHUT_RD, which would contradict what the caller asked for.
+    if (read_shut_ || peer_eof_) return std::size_t{0};
+    for (;;) {
+        const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+        if (n > 0) {
+            bytes_received_ += static_cast<std::uint64_t>(n);
+            return static_cast<std::size_t>(n);
+        }
+        if (n == 0) {
+            peer_eof_ = true;
+            return std::size_t{0};
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            const auto ec = map_io_error(errno);
+            note_error(ec);
+            return fail(ec);
+        }
+        auto ready = wait_ready(fd_.get(), POLLIN, until);
+        if (!ready) return fail(ready.error());
+    }
+}
+
+result<std::size_t> stream_socket::recv(std::span<char> buf, deadline until) {
+    return recv(std::as_writable_bytes(buf), until);
+}
+
+transfer_result stream_socket::read_to_end(std::string& out, deadline until, std::size_t limit) {
+    transfer_result r;
+    char chunk[16384];
+    while (true) {
+        if (r.bytes >= limit) {
+            // Only an actual extra byte proves the limit was exceeded; a stream of exactly `limit`
+            // bytes followed by EOF is fine.
+            std::byte probe[1];
+            auto n = recv(std::span(probe), until);
+            if (!n)
+                r.error = n.error();
+            else if (*n > 0) {
+                bytes_received_ -= *n;  // not delivered to the caller
+                r.error = make_error_code(errc::drain_limit);
+            }
+            return r;
+        }
+        const std::size_t want = std::min(sizeof chunk, limit - r.bytes);
+        auto n = recv(std::span(chunk, want), until);
+        if (!n) {
+            r.error = n.error();
+            return r;
+        }
+        if (*n == 0) return r;
+        out.append(chunk, *n);
+        r.bytes += *n;
+    }
+}
+
+result<void> stream_socket::shutdown(shut how) {
+    if (!fd_.valid()) return fail(make_error_code(errc::not_open));
+    const bool rd = how != shut::write && !read_shut_;
+    const bool wr = how != shut::read && !write_shut_;
+    if (!rd && !wr) return {};
+    const int arg = rd && wr ? SHUT_RDWR : (rd ? SHUT_RD : SHUT_WR);
+    if (::shutdown(fd_.get(), arg) != 0) {
+        const int err = errno;
+        // ENOTCONN after the peer reset us: report the reset rather than a confusing ENOTCONN.
+        if (err == ENOTCONN && sticky_error_) return fail(sticky_error_);
+        return fail(errno_code(err));
+    }
+    if (rd) read_shut_ = true;
+    if (wr) write_shut_ = true;
+    return {};
+}
+
+result<endpoint> stream_socket::local_endpoint() const noexcept {
+    if (!fd_.valid()) return fail(make_error_code(errc::not_open));
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+        return fail(errno_code(errno));
+    }
+    return endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+result<endpoint> stream_socket::peer_endpoint() const noexcept {
+    if (!fd_.valid()) return fail(make_error_code(errc::not_open));
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+        return fail(errno_code(errno));
+    }
+    return endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+result<tcp_info_snapshot> stream_socket::tcp_info() const noexcept {
+    if (!fd_.valid()) return fail(make_error_code(errc::not_open));
+    return read_tcp_info(fd_.get());
+}
+
+unique_fd stream_socket::release() noexcept {
+    unique_fd fd = std::move(fd_);
+    read_shut_ = write_shut_ = peer_eof_ = false;
+    return fd;
+}
+
+close_report stream_socket::finish(close_report r, clock::time_point close_started,
+                                   bool abortive) noexcept {
+    const int fd = fd_.get();
+    r.bytes_sent = bytes_sent_;
+    r.bytes_received = bytes_received_;
+    r.fin_sent = write_shut_;
+    r.peer_eof = peer_eof_;
+    if (auto ep = local_endpoint()) r.local = *ep;
+    if (auto ep = peer_endpoint()) r.peer = *ep;
+    if (auto ti = read_tcp_info(fd)) {
+        r.tcp = *ti;
+        r.unacked_bytes = ti->send_queue_bytes;
+        r.unread_bytes = ti->recv_queue_bytes;
+    } else if (auto q = read_queue_sizes(fd)) {
+        r.unacked_bytes = q->unsent_or_unacked;
+        r.unread_bytes = q->unread;
+    }
+    // An error the kernel has queued but nobody has read yet (e.g. an RST that arrived while we
+    // were idle) still tells how the connection ended.
+    if (auto pending = take_socket_error(fd); pending && *pending != 0) {
+        note_error(map_io_error(*pending));
+    }
+    if (abortive) (void)set_linger(fd, std::chrono::seconds(0));
+    (void)fd_.close();
+    read_shut_ = write_shut_ = true;
+
+    if (r.outcome == close_outcome::not_open) {
+        // Plain close: classify from what we know.
+        if (sticky_error_) {
+            r.outcome = sticky_error_ == errc::peer_reset ? close_outcome::peer_reset
+                                                          : close_outcome::error;
+            r.error = sticky_error_;
+        } else if (r.unread_bytes > 0) {
+            r.outcome = close_outcome::unread_data_discarded;
+        } else if (r.fin_sent && r.peer_eof) {
+            r.outcome = close_outcome::clean;
+        } else {
+            r.outcome = close_outcome::closed;
+        }
+    }
+    const auto now = clock::now();
+    r.close_duration = now - close_started;
+    r.lifetime = now - opened_;
+    return r;
+}
+
+close_report stream_socket::close() noexcept {
+    if (!fd_.valid()) return {};
+    return finish(close_report{}, clock::now(), false);
+}
+
+close_report stream_socket::abort() noexcept {
+    if (!fd_.valid()) return {};
+    close_report r;
+    r.method = close_method::abort;
+    r.outcome = close_outcome::aborted;
+    r.error = make_error_code(errc::aborted);
+    return finish(r, clock::now(), true);
+}
+
+close_report stream_socket::close_gracefully(const close_options& opts) noexcept {
+    if (!fd_.valid()) {
+        close_report r;
+        r.method = close_method::graceful;
+        return r;
+    }
+    const auto started = clock::now();
+    const deadline until = deadline::at(started + opts.timeout);
+    close_report r;
+    r.method = close_method::graceful;
+
+    auto fail_with = [&](close_outcome o, std::error_code ec) {
+        r.outcome = o;
+        r.error = ec;
+        return finish(r, started, o == close_outcome::timed_out || o == close_outcome::drain_limit);
+    };
+
+    if (sticky_error_) {
+        return fail_with(
+            sticky_error_ == errc::peer_reset ? close_outcome::peer_reset : close_outcome::error,
+            sticky_error_);
+    }
+    if (!write_shut_) {
+        if (::shutdown(fd_.get(), SHUT_WR) != 0) {
+            const int err = errno;
+            auto pending = take_socket_error(fd_.get());
+            const int cause = pending && *pending != 0 ? *pending : err;
+            return fail_with(is_reset(cause) ? close_outcome::peer_reset : close_outcome::error,
+                             map_io_error(cause));
+        }
+        write_shut_ = true;
+    }
+    // Drain: read and discard until the peer's EOF. Reading also what the application never read
+    // matters: closing with unread bytes would make Linux answer with RST.
+    char scratch[16384];
+    while (!peer_eof_) {
+        const ssize_t n = ::recv(fd_.get(), scratch, sizeof scratch, 0);
+        if (n > 0) {
+            r.bytes_drained += static_cast<std::uint64_t>(n);
+            if (r.bytes_drained > opts.drain_limit) {
+                return fail_with(close_outcome::drain_limit, make_error_code(errc::drain_limit));
+            }
+            continue;
+        }
+        if (n == 0) {
+            peer_eof_ = true;
+            break;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            const int err = errno;
+            return fail_with(is_reset(err) ? close_outcome::peer_reset : close_outcome::error,
+                             map_io_error(err));
+        }
+        auto ready = wait_ready(fd_.get(), POLLIN, until);
+        if (!ready) {
+            return fail_with(
+                ready.error() == errc::timed_out ? close_outcome::timed_out : close_outcome::error,
+                ready.error());
+        }
+    }
+    r.outcome = close_outcome::clean;
+    return finish(r, started, false);
+}
+
+}  // namespace orderly
