@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <thread>
 
 #include "orderly/core/errc.hpp"
 #include "orderly/net/socket_options.hpp"
@@ -15,6 +17,14 @@ namespace {
 
 // Errors that mean "the peer reset the connection": both are reported as errc::peer_reset so
 // callers need not know that Linux says EPIPE for a write after the peer's RST was processed.
+// Has the peer's FIN arrived? Only TCP can tell without reading; other sockets are assumed to.
+bool peer_fin_received(int fd) noexcept {
+    auto ti = read_tcp_info(fd);
+    if (!ti) return true;
+    return ti->state != tcp_state::established && ti->state != tcp_state::fin_wait1 &&
+           ti->state != tcp_state::fin_wait2;
+}
+
 bool is_reset(int err) noexcept {
     return err == ECONNRESET || err == EPIPE;
 }
@@ -381,6 +391,16 @@ close_report stream_socket::close_gracefully(const close_options& opts) noexcept
             continue;
         }
         if (n == 0) {
+            if (read_shut_ && !peer_fin_received(fd_.get())) {
+                // After our own SHUT_RD, recv() returns 0 without the peer's FIN, and poll()
+                // reports the socket readable for good: wait for the FIN by watching the state.
+                if (until.expired()) {
+                    return fail_with(close_outcome::timed_out, make_error_code(errc::timed_out));
+                }
+                std::this_thread::sleep_for(
+                    std::min<clock::duration>(std::chrono::milliseconds(2), until.remaining()));
+                continue;
+            }
             peer_eof_ = true;
             break;
         }

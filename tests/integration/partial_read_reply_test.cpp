@@ -8,6 +8,7 @@
 
 #include "orderly/orderly.hpp"
 #include "support/loopback.hpp"
+#include "support/nstat.hpp"
 
 namespace orderly {
 namespace {
@@ -62,6 +63,7 @@ TEST(partial_read_then_reply, orderly_close_loses_nothing_in_100_runs) {
 }
 
 TEST(partial_read_then_reply, plain_close_can_lose_the_reply) {
+    const auto aborts_before = test::tcp_ext_counter("TCPAbortOnClose");
     int lossy_runs = 0;
     for (int i = 0; i < 20; ++i) {
         const run_result r = run_once(false);
@@ -75,6 +77,9 @@ TEST(partial_read_then_reply, plain_close_can_lose_the_reply) {
     // Not every run must lose (the reply may fit in flight before the RST), but the bug shows.
     EXPECT_GT(lossy_runs, 0) << "plain close() never lost data in 20 runs";
     std::printf("plain close lost part of the reply in %d of 20 runs\n", lossy_runs);
+    // The kernel's own count says why: every one of the 20 closes had unread data and sent RST.
+    const auto aborts_after = test::tcp_ext_counter("TCPAbortOnClose");
+    if (aborts_before && aborts_after) EXPECT_GE(*aborts_after - *aborts_before, 20U);
 }
 
 }  // namespace

@@ -265,6 +265,24 @@ TEST(stream_socket, close_gracefully_drain_limit) {
     EXPECT_GT(r.bytes_drained, 64U * 1024U);
 }
 
+TEST(stream_socket, close_gracefully_after_shut_rd_still_waits_for_the_peer_fin) {
+    auto p = make_pair();
+    ASSERT_TRUE(p.server.shutdown(shut::read));
+    // recv() on a SHUT_RD socket returns 0 at once; that must not be taken for the peer's FIN.
+    auto early = p.server.close_gracefully({.timeout = 150ms, .drain_limit = 4096});
+    EXPECT_EQ(early.outcome, close_outcome::timed_out) << early.to_string();
+
+    auto q = make_pair();
+    ASSERT_TRUE(q.server.shutdown(shut::read));
+    std::thread peer([&] {
+        std::this_thread::sleep_for(50ms);
+        (void)q.client.shutdown(shut::write);
+    });
+    auto r = q.server.close_gracefully({.timeout = 5s, .drain_limit = 4096});
+    peer.join();
+    EXPECT_EQ(r.outcome, close_outcome::clean) << r.to_string();
+}
+
 TEST(stream_socket, destroy_policy_abort_resets_peer) {
     auto p = make_pair();
     {
