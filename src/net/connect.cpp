@@ -30,6 +30,8 @@ result<stream_socket, error_info> connect(std::string_view where, clock::duratio
 result<listener, error_info> listen(std::string_view where, const server_options& opts) {
     resolve_options ro;
     ro.passive = true;
+    // "*:port" is the common spelling of "any address"; getaddrinfo wants an empty host for it.
+    if (where.starts_with("*:")) where.remove_prefix(1);
     auto addrs = resolve(where, ro);
     if (!addrs) return fail(addrs.error().code, addrs.error().detail);
     listen_options lo = opts;

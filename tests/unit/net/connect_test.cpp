@@ -58,6 +58,22 @@ TEST(connect_helper, listen_dual_stack_accepts_ipv4_clients) {
     EXPECT_EQ(s->peer_endpoint()->host(), "::ffff:127.0.0.1");
 }
 
+TEST(connect_helper, listen_on_any_address) {
+    // "*:0" and ":0" bind the system's first passive address (0.0.0.0 or ::); "0.0.0.0:0" is
+    // IPv4 and must take a client on 127.0.0.1.
+    for (const char* where : {"*:0", ":0", "0.0.0.0:0"}) {
+        auto l = orderly::listen(where);
+        ASSERT_TRUE(l) << where << ": " << l.error().message();
+        EXPECT_NE(l->local_endpoint().port(), 0) << where;
+        EXPECT_TRUE(l->local_endpoint().host() == "0.0.0.0" || l->local_endpoint().host() == "::")
+            << where << " bound " << l->local_endpoint().to_string();
+    }
+    auto l = orderly::listen("0.0.0.0:0");
+    ASSERT_TRUE(l);
+    auto c = orderly::connect("127.0.0.1:" + std::to_string(l->local_endpoint().port()), 5s);
+    EXPECT_TRUE(c) << c.error().message();
+}
+
 TEST(connect_helper, unix_path_text) {
     const std::string path = test::temp_socket_path();
     auto l = orderly::listen("unix:" + path);
