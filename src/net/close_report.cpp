@@ -1,0 +1,227 @@
+#include "orderly/net/close_report.hpp"
+
+#include <charconv>
+#include <cstdint>
+
+namespace orderly {
+namespace {
+
+template <class Int>
+void append_int(std::string& out, Int v) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    (void)ec;  // 24 bytes hold any 64-bit integer
+    out.append(buf, end);
+}
+
+// Milliseconds with 1 or 3 decimals, rounded to nearest. Integer arithmetic rather than printf's
+// %f, whose decimal point follows the process locale and would break the JSON in a "de_DE" program.
+std::string millis(std::chrono::nanoseconds d, int decimals) {
+    const std::int64_t unit = decimals == 1 ? 100'000 : 1'000;  // ns per last digit
+    const std::int64_t per_ms = decimals == 1 ? 10 : 1'000;
+    std::int64_t ns = d.count();
+    std::string out;
+    if (ns < 0) {
+        out += '-';
+        ns = -ns;
+    }
+    const std::int64_t digits = (ns + unit / 2) / unit;
+    append_int(out, digits / per_ms);
+    out += '.';
+    std::string frac;
+    append_int(frac, digits % per_ms);
+    out.append(static_cast<std::size_t>(decimals) - frac.size(), '0');
+    out += frac;
+    return out;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out += '"';
+    for (char c : s) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            default: {
+                const auto u = static_cast<unsigned char>(c);
+                if (u < 0x20 || u == 0x7f) {
+                    // Abstract Unix names may hold any byte, NUL included.
+                    out += "\\u00";
+                    out += hex[u >> 4];
+                    out += hex[u & 0xf];
+                } else {
+                    out += c;
+                }
+            }
+        }
+    }
+    out += '"';
+}
+
+void append_endpoint_json(std::string& out, const endpoint& e) {
+    if (e.family() == address_family::none) {
+        out += "null";
+    } else {
+        append_json_string(out, e.to_string());
+    }
+}
+
+template <class Int>
+void json_int(std::string& out, std::string_view key, Int v) {
+    out += ",\"";
+    out += key;
+    out += "\":";
+    append_int(out, v);
+}
+
+void json_bool(std::string& out, std::string_view key, bool v) {
+    out += ",\"";
+    out += key;
+    out += "\":";
+    out += v ? "true" : "false";
+}
+
+void json_key(std::string& out, std::string_view key) {
+    out += ",\"";
+    out += key;
+    out += "\":";
+}
+
+}  // namespace
+
+std::string_view to_string(close_outcome o) noexcept {
+    switch (o) {
+        case close_outcome::clean:
+            return "clean";
+        case close_outcome::closed:
+            return "closed";
+        case close_outcome::unread_data_discarded:
+            return "unread_data_discarded";
+        case close_outcome::peer_reset:
+            return "peer_reset";
+        case close_outcome::timed_out:
+            return "timed_out";
+        case close_outcome::drain_limit:
+            return "drain_limit";
+        case close_outcome::aborted:
+            return "aborted";
+        case close_outcome::error:
+            return "error";
+        case close_outcome::not_open:
+            return "not_open";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(close_method m) noexcept {
+    switch (m) {
+        case close_method::close:
+            return "close";
+        case close_method::graceful:
+            return "graceful";
+        case close_method::abort:
+            return "abort";
+        case close_method::destructor:
+            return "destructor";
+    }
+    return "unknown";
+}
+
+std::string close_report::to_string() const {
+    std::string out;
+    out.reserve(200);
+    out += orderly::to_string(outcome);
+    out += " (";
+    out += orderly::to_string(method);
+    if (error) {
+        out += ", ";
+        out += error.message();
+    }
+    out += "): sent ";
+    append_int(out, bytes_sent);
+    out += " B, received ";
+    append_int(out, bytes_received);
+    out += " B, drained ";
+    append_int(out, bytes_drained);
+    out += " B, unacked ";
+    append_int(out, unacked_bytes);
+    out += " B, unread ";
+    append_int(out, unread_bytes);
+    out += " B, fin_sent ";
+    out += fin_sent ? "yes" : "no";
+    out += ", peer_eof ";
+    out += peer_eof ? "yes" : "no";
+    if (tcp) {
+        out += ", tcp ";
+        out += orderly::to_string(tcp->state);
+    }
+    out += ", ";
+    out += local.to_string();
+    out += " -> ";
+    out += peer.to_string();
+    out += " (";
+    out += millis(close_duration, 1);
+    out += " ms)";
+    return out;
+}
+
+std::string close_report::to_json() const {
+    std::string out;
+    out.reserve(400);
+    out += "{\"outcome\":";
+    append_json_string(out, orderly::to_string(outcome));
+    json_key(out, "method");
+    append_json_string(out, orderly::to_string(method));
+    json_key(out, "error");
+    if (error) {
+        append_json_string(out, error.message());
+    } else {
+        out += "null";
+    }
+    json_int(out, "bytes_sent", bytes_sent);
+    json_int(out, "bytes_received", bytes_received);
+    json_int(out, "bytes_drained", bytes_drained);
+    json_int(out, "unacked_bytes", unacked_bytes);
+    json_int(out, "unread_bytes", unread_bytes);
+    json_bool(out, "fin_sent", fin_sent);
+    json_bool(out, "peer_eof", peer_eof);
+    json_key(out, "tcp_state");
+    if (tcp) {
+        append_json_string(out, orderly::to_string(tcp->state));
+        json_int(out, "rtt_us", tcp->rtt_us);
+        json_int(out, "retransmits", tcp->total_retransmits);
+    } else {
+        out += "null,\"rtt_us\":null,\"retransmits\":null";
+    }
+    json_key(out, "close_duration_ms");
+    out += millis(close_duration, 3);
+    json_key(out, "lifetime_ms");
+    out += millis(lifetime, 3);
+    json_key(out, "local");
+    append_endpoint_json(out, local);
+    json_key(out, "peer");
+    append_endpoint_json(out, peer);
+    out += '}';
+    return out;
+}
+
+}  // namespace orderly
