@@ -13,16 +13,15 @@ result<stream_socket, error_info> connect(std::string_view where, clock::duratio
                     "'" + std::string(where) + "' resolved to no address");
     }
     std::error_code last;
-    const endpoint* last_ep = nullptr;
     for (const endpoint& ep : *addrs) {
         auto s = stream_socket::connect(ep, timeout);
         if (s) return std::move(*s);
         last = s.error();
-        last_ep = &ep;
     }
+    const std::string last_ep = addrs->back().to_string();
     std::string what = "connect to " + std::string(where);
-    if (addrs->size() > 1 || last_ep->to_string() != where) {
-        what += " (" + last_ep->to_string() + (addrs->size() > 1 ? " and others" : "") + ")";
+    if (addrs->size() > 1 || last_ep != where) {
+        what += " (" + last_ep + (addrs->size() > 1 ? " and others" : "") + ")";
     }
     return fail(last, what + ": " + last.message());
 }

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include "orderly/core/errc.hpp"
 #include "orderly/net/socket_options.hpp"
@@ -15,7 +14,7 @@ namespace orderly {
 namespace {
 
 failure<error_info> fail_at(const char* call, const endpoint& at, int err) {
-    std::string what = std::string(call) + " " + at.to_string() + ": " + std::strerror(err);
+    std::string what = std::string(call) + " " + at.to_string() + ": " + errno_code(err).message();
     if (err == EADDRINUSE) {
         what += " (another socket is bound there; choose another port, or port 0 for any free one)";
     } else if (err == EACCES && at.is_ip() && at.port() != 0 && at.port() < 1024) {

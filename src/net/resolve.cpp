@@ -67,7 +67,7 @@ result<std::vector<endpoint>, error_info> one_numeric(endpoint e, std::string_vi
                     "address family of " + quoted(text) + " is " + family_word(e.family()) +
                         ", but " + family_word(opts.family) + " was asked for");
     }
-    return std::vector<endpoint>{std::move(e)};
+    return std::vector<endpoint>{e};
 }
 
 std::optional<error_info> check_port(std::string_view port, std::string_view host) {
@@ -116,7 +116,7 @@ result<std::vector<endpoint>, error_info> resolve(std::string_view host, std::st
             const std::string text = (v6 ? "[" + std::string(host) + "]" : std::string(host)) +
                                      ":" + std::string(service);
             auto numeric = endpoint::parse(text);
-            if (numeric) return one_numeric(std::move(*numeric), host, opts);
+            if (numeric) return one_numeric(*numeric, host, opts);
             // A numeric address with a bad scope id must not fall through to a DNS lookup.
             if (looks_like_ip(host)) return failure{numeric.error()};
         }
@@ -139,7 +139,7 @@ result<std::vector<endpoint>, error_info> resolve(std::string_view host, std::st
     if (rc != 0) {
         const int saved_errno = errno;
         const std::string reason =
-            rc == EAI_SYSTEM ? std::string(std::strerror(saved_errno)) : ::gai_strerror(rc);
+            rc == EAI_SYSTEM ? errno_code(saved_errno).message() : ::gai_strerror(rc);
         if (rc == EAI_SERVICE) {
             return fail(make_error_code(errc::address_parse),
                         "unknown service " + quoted(service) + " for " + quoted(host) + ": " +
@@ -157,7 +157,7 @@ result<std::vector<endpoint>, error_info> resolve(std::string_view host, std::st
         if (!e || !family_matches(*e, opts.family)) continue;
         // getaddrinfo repeats an address once per matching /etc/hosts line and per protocol;
         // the order is the system's preference, so keep the first of each.
-        if (std::find(out.begin(), out.end(), *e) == out.end()) out.push_back(std::move(*e));
+        if (std::find(out.begin(), out.end(), *e) == out.end()) out.push_back(*e);
     }
     if (out.empty()) {
         return fail(make_error_code(errc::resolve), "cannot resolve " + quoted(host) + ": no " +
@@ -172,7 +172,7 @@ result<std::vector<endpoint>, error_info> resolve(std::string_view host_and_port
     if (host_and_port.rfind("unix:", 0) == 0) {
         auto e = endpoint::parse(host_and_port);
         if (!e) return failure{e.error()};
-        return one_numeric(std::move(*e), host_and_port, opts);
+        return one_numeric(*e, host_and_port, opts);
     }
     auto parts = split_host_port(host_and_port);
     if (!parts) return failure{parts.error()};

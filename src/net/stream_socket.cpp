@@ -214,16 +214,9 @@ transfer_result stream_socket::read_to_end(std::string& out, deadline until, std
     char chunk[16384];
     while (true) {
         if (r.bytes >= limit) {
-            // Only an actual extra byte proves the limit was exceeded; a stream of exactly `limit`
-            // bytes followed by EOF is fine.
-            std::byte probe[1];
-            auto n = recv(std::span(probe), until);
-            if (!n)
-                r.error = n.error();
-            else if (*n > 0) {
-                bytes_received_ -= *n;  // not delivered to the caller
-                r.error = make_error_code(errc::drain_limit);
-            }
+            // Only an actual extra byte proves the limit was exceeded (a stream of exactly `limit`
+            // bytes then EOF is fine); peek at it so it stays in the socket for the caller.
+            r.error = peek_past_limit(until);
             return r;
         }
         const std::size_t want = std::min(sizeof chunk, limit - r.bytes);
@@ -235,6 +228,27 @@ transfer_result stream_socket::read_to_end(std::string& out, deadline until, std
         if (*n == 0) return r;
         out.append(chunk, *n);
         r.bytes += *n;
+    }
+}
+
+std::error_code stream_socket::peek_past_limit(deadline until) noexcept {
+    if (read_shut_ || peer_eof_) return {};
+    for (;;) {
+        std::byte probe[1];
+        const ssize_t n = ::recv(fd_.get(), probe, sizeof probe, MSG_PEEK);
+        if (n > 0) return make_error_code(errc::drain_limit);
+        if (n == 0) {
+            peer_eof_ = true;
+            return {};
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            const auto ec = map_io_error(errno);
+            note_error(ec);
+            return ec;
+        }
+        auto ready = wait_ready(fd_.get(), POLLIN, until);
+        if (!ready) return ready.error();
     }
 }
 

@@ -60,26 +60,15 @@ class [[nodiscard]] result {
         ::new (&error_) E(std::move(f.error));
     }
 
-    result(const result& o) : ok_(o.ok_) {
-        if (ok_)
-            ::new (&value_) T(o.value_);
-        else
-            ::new (&error_) E(o.error_);
-    }
+    result(const result& o) : ok_(o.ok_) { construct_from(o); }
     result(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>) : ok_(o.ok_) {
-        if (ok_)
-            ::new (&value_) T(std::move(o.value_));
-        else
-            ::new (&error_) E(std::move(o.error_));
+        construct_from(std::move(o));
     }
     result& operator=(const result& o) {
         if (this != &o) {
             destroy();
             ok_ = o.ok_;
-            if (ok_)
-                ::new (&value_) T(o.value_);
-            else
-                ::new (&error_) E(o.error_);
+            construct_from(o);
         }
         return *this;
     }
@@ -87,10 +76,7 @@ class [[nodiscard]] result {
         if (this != &o) {
             destroy();
             ok_ = o.ok_;
-            if (ok_)
-                ::new (&value_) T(std::move(o.value_));
-            else
-                ::new (&error_) E(std::move(o.error_));
+            construct_from(std::move(o));
         }
         return *this;
     }
@@ -127,11 +113,21 @@ class [[nodiscard]] result {
     E& error() & noexcept { return assert(!ok_), error_; }
 
   private:
+    // Precondition: ok_ already equals o.ok_ and no member is alive.
+    template <class R>
+    void construct_from(R&& o) {
+        if (ok_) {
+            ::new (&value_) T(std::forward<R>(o).value_);
+        } else {
+            ::new (&error_) E(std::forward<R>(o).error_);
+        }
+    }
     void destroy() noexcept {
-        if (ok_)
+        if (ok_) {
             value_.~T();
-        else
+        } else {
             error_.~E();
+        }
     }
     union {
         T value_;

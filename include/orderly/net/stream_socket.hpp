@@ -81,7 +81,8 @@ class stream_socket {
     result<std::size_t> recv(std::span<std::byte> buf, deadline until = deadline::never());
     result<std::size_t> recv(std::span<char> buf, deadline until = deadline::never());
     // Appends everything until end-of-stream to `out`, at most `limit` bytes (errc::drain_limit
-    // when exceeded, having appended exactly `limit`). `bytes` counts what was appended.
+    // when the peer has more: exactly `limit` appended, the rest left unread in the socket).
+    // `bytes` counts what was appended.
     transfer_result read_to_end(std::string& out, deadline until = deadline::never(),
                                 std::size_t limit = SIZE_MAX);
 
@@ -130,6 +131,9 @@ class stream_socket {
     close_report finish(close_report r, clock::time_point close_started, bool abortive) noexcept;
     void note_error(std::error_code ec) noexcept;
     void end_by_policy() noexcept;
+    // After read_to_end reached its limit: errc::drain_limit if another byte is there (left
+    // unread), nothing at EOF, the error otherwise.
+    std::error_code peek_past_limit(deadline until) noexcept;
 
     unique_fd fd_;
     clock::time_point opened_ = clock::now();

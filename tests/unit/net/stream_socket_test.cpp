@@ -121,6 +121,10 @@ TEST(stream_socket, read_to_end_limit) {
     EXPECT_EQ(r.error, errc::drain_limit);
     EXPECT_EQ(r.bytes, 40U);
     EXPECT_EQ(out.size(), 40U);
+    // What is past the limit stays in the socket.
+    std::string rest;
+    EXPECT_TRUE(p.server.read_to_end(rest, deadline::after(5s)).ok());
+    EXPECT_EQ(rest.size(), 60U);
 
     auto q = make_pair();
     ASSERT_TRUE(q.client.send_all(std::string(40, 'a')).ok());
