@@ -15,8 +15,6 @@
 namespace orderly {
 namespace {
 
-// Errors that mean "the peer reset the connection": both are reported as errc::peer_reset so
-// callers need not know that Linux says EPIPE for a write after the peer's RST was processed.
 // Has the peer's FIN arrived? Only TCP can tell without reading; other sockets are assumed to.
 bool peer_fin_received(int fd) noexcept {
     auto ti = read_tcp_info(fd);
@@ -25,6 +23,8 @@ bool peer_fin_received(int fd) noexcept {
            ti->state != tcp_state::fin_wait2;
 }
 
+// Errors that mean "the peer reset the connection": both are reported as errc::peer_reset so
+// callers need not know that Linux says EPIPE for a write after the peer's RST was processed.
 bool is_reset(int err) noexcept {
     return err == ECONNRESET || err == EPIPE;
 }
@@ -401,6 +401,10 @@ close_report stream_socket::close_gracefully(const close_options& opts) noexcept
             r.bytes_drained += static_cast<std::uint64_t>(n);
             if (r.bytes_drained > opts.drain_limit) {
                 return fail_with(close_outcome::drain_limit, make_error_code(errc::drain_limit));
+            }
+            // A peer that always has more data never lets recv() say EAGAIN: check here too.
+            if (until.expired()) {
+                return fail_with(close_outcome::timed_out, make_error_code(errc::timed_out));
             }
             continue;
         }
