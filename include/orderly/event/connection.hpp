@@ -1,0 +1,229 @@
+#pragma once
+// connection: one non-blocking stream socket served by a loop. Reads are handed to on_data straight
+// from the loop's buffer; writes go to the kernel at once and only what it does not take is
+// buffered. The peer's FIN makes the connection half-closed, never over: it stays writable until
+// the application says otherwise. on_closed runs exactly once, whatever ends the connection.
+//
+// Threading: every member function must be called on the connection's loop thread (from a callback
+// or through get_loop().post()). Ownership: the connection keeps itself alive while its descriptor
+// is open and until on_closed has returned; hold the connection_ptr only to reach it later.
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "orderly/core/deadline.hpp"
+#include "orderly/core/result.hpp"
+#include "orderly/core/unique_fd.hpp"
+#include "orderly/event/loop.hpp"
+#include "orderly/net/close_report.hpp"
+#include "orderly/net/endpoint.hpp"
+#include "orderly/net/stream_socket.hpp"
+
+namespace orderly {
+
+class connection;
+class connection_registry;
+using connection_ptr = std::shared_ptr<connection>;
+
+// Where a connection stands; the words of the diagnostics registry.
+enum class connection_state : std::uint8_t {
+    open,                 // both directions open
+    half_closed_by_peer,  // the peer's FIN was read; we may still write (CLOSE_WAIT in the kernel)
+    half_closed_by_us,    // we asked for FIN (sent once the output buffer drains); still reading
+    closing,              // close_gracefully() in progress, or both FINs pending our flush
+    closed,               // the descriptor is released; on_closed is due or has run
+};
+inline constexpr std::size_t connection_state_count = 5;
+std::string_view to_string(connection_state s) noexcept;
+
+// Which timer ended a connection (all of them abort: the peer gets RST, the outcome is timed_out).
+enum class timeout_kind : std::uint8_t {
+    none,
+    idle,   // no byte read or written for idle_timeout
+    read,   // reading wanted, no byte arrived for read_timeout
+    write,  // output buffered, no byte accepted by the kernel for write_timeout
+    close,  // close_gracefully() did not see the peer's EOF in time
+};
+std::string_view to_string(timeout_kind k) noexcept;
+
+struct connection_options {
+    // Backpressure: on_backpressure(true) when buffered output rises above high_water, (false)
+    // when it falls back to low_water.
+    std::size_t high_water = 1U << 20;
+    std::size_t low_water = 64U << 10;
+    // Stop reading while above high_water (resume at low_water). Keeps a request/response server's
+    // memory bounded by high_water plus one read when a client sends but does not read.
+    bool pause_reading_on_backpressure = true;
+    // Zero disables a timeout.
+    clock::duration idle_timeout{0};
+    clock::duration read_timeout{0};
+    clock::duration write_timeout{0};
+    // CLOSE_WAIT detector: on_close_wait fires once if the peer's FIN was read this long ago and
+    // the application has neither shut down writing nor closed.
+    clock::duration close_wait_after{0};
+    bool nodelay = true;  // TCP_NODELAY on TCP sockets
+};
+
+// Shared by every connection of a server (one allocation, not one per connection). All optional.
+// Callbacks run on the loop thread; they may call any member of the connection.
+struct connection_callbacks {
+    std::function<void(connection&)> on_open;
+    // `data` lives in the loop's read buffer: valid only during the call. Not called after
+    // close_gracefully() (what arrives then is drained and counted).
+    std::function<void(connection&, std::span<const std::byte> data)> on_data;
+    // The peer sent FIN. The connection stays open and writable; call shutdown_write() (or
+    // close_gracefully()) when done, or the CLOSE_WAIT detector will report it.
+    std::function<void(connection&)> on_peer_eof;
+    // Buffered output crossed high_water (true) or fell back to low_water (false). May run inside
+    // write().
+    std::function<void(connection&, bool above_high_water)> on_backpressure;
+    std::function<void(connection&)> on_close_wait;
+    // Exactly once, after the descriptor was released; the connection is destroyed after it
+    // returns (unless the application still holds a connection_ptr).
+    std::function<void(connection&, const close_report&)> on_closed;
+};
+
+class connection final : public std::enable_shared_from_this<connection>, private io_handler {
+    struct private_tag {};
+
+  public:
+    // Takes a connected stream socket, makes it non-blocking and starts reading; on_open runs
+    // before adopt returns. Call on lp's thread. Errors: the errno of fcntl or epoll_ctl (the
+    // descriptor is then closed, on_closed is not called).
+    static result<connection_ptr> adopt(loop& lp, unique_fd fd,
+                                        std::shared_ptr<const connection_callbacks> callbacks,
+                                        const connection_options& opts = {},
+                                        connection_registry* registry = nullptr,
+                                        const endpoint* peer = nullptr);
+
+    connection(private_tag, loop& lp, unique_fd fd,
+               std::shared_ptr<const connection_callbacks> callbacks,
+               const connection_options& opts, connection_registry* registry);
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    // Never blocks: sends what the kernel accepts now and buffers the rest (no allocation when
+    // the kernel takes it all). Errors: errc::write_shut after shutdown_write()/close_gracefully(),
+    // errc::connection_closed after the end, errc::peer_reset (the connection then ends with that
+    // outcome; on_closed follows after the current callback).
+    result<void> write(std::span<const std::byte> data);
+    result<void> write(std::string_view data) { return write(std::as_bytes(std::span(data))); }
+
+    // Half-close: FIN once the buffered output is sent; reading continues. When the peer's EOF has
+    // been (or is later) read too, the connection ends `clean`. Idempotent.
+    void shutdown_write();
+    // The orderly end: stop delivering data, flush, FIN, read and discard until the peer's EOF,
+    // then release. Bounded by `timeout` (outcome timed_out) and by `drain_limit` discarded bytes
+    // (outcome drain_limit); both abort with RST. Idempotent; never blocks.
+    void close_gracefully(clock::duration timeout, std::uint64_t drain_limit = 1U << 20);
+    // The same, bounded by an absolute deadline (a server's stop deadline shared by many).
+    void close_gracefully(deadline until, std::uint64_t drain_limit = 1U << 20) {
+        close_gracefully(std::min<clock::duration>(until.remaining(), std::chrono::hours(24)),
+                         drain_limit);
+    }
+    void close_gracefully(const close_options& opts) {
+        close_gracefully(opts.timeout, opts.drain_limit);
+    }
+    // SO_LINGER{1,0} and release: buffered output is dropped and the peer gets RST.
+    void abort();
+    // Release now. Buffered output is dropped; unread received bytes make Linux send RST (the
+    // report then says unread_data_discarded).
+    void close();
+
+    // Stop / restart watching for input (flow control in the other direction).
+    void pause_reading();
+    void resume_reading();
+
+    [[nodiscard]] connection_state state() const noexcept { return state_; }
+    [[nodiscard]] bool is_open() const noexcept { return state_ != connection_state::closed; }
+    [[nodiscard]] bool peer_eof_seen() const noexcept { return peer_eof_; }
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept { return out_.size() - out_head_; }
+    [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
+    [[nodiscard]] std::uint64_t bytes_received() const noexcept { return bytes_received_; }
+    [[nodiscard]] timeout_kind timeout_fired() const noexcept { return timeout_fired_; }
+    [[nodiscard]] const endpoint& local_endpoint() const noexcept { return local_; }
+    [[nodiscard]] const endpoint& peer_endpoint() const noexcept { return peer_; }
+    [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+    // When the state last changed (for the registry and the CLOSE_WAIT detector).
+    [[nodiscard]] clock::time_point state_since() const noexcept { return state_since_; }
+    [[nodiscard]] int native_handle() const noexcept { return fd_.get(); }
+    [[nodiscard]] loop& get_loop() const noexcept { return *loop_; }
+
+    // Application state attached to the connection (e.g. a parser).
+    void set_context(std::shared_ptr<void> ctx) noexcept { context_ = std::move(ctx); }
+    [[nodiscard]] const std::shared_ptr<void>& context() const noexcept { return context_; }
+
+  private:
+    friend class connection_registry;
+
+    void on_io(std::uint32_t events) override;
+    void handle_read(bool to_eagain);
+    void handle_peer_eof();
+    bool flush();
+    void after_output_progress();
+    void send_fin();
+    void update_interest();
+    void refresh_state();
+    [[nodiscard]] bool wants_read() const noexcept;
+    [[nodiscard]] clock::time_point next_deadline() const noexcept;
+    void schedule_timer();
+    void on_timer();
+    void end_by_errno(int err);
+    void finish(close_outcome outcome, close_method method, std::error_code ec, bool abortive);
+
+    loop* loop_;
+    unique_fd fd_;
+    std::shared_ptr<const connection_callbacks> callbacks_;
+    connection_options opts_;
+    connection_registry* registry_;
+    connection* reg_prev_ = nullptr;  // intrusive registry list: no allocation per connection
+    connection* reg_next_ = nullptr;
+    connection_ptr self_;  // keeps us alive while open and during on_closed
+
+    std::vector<std::byte> out_;  // buffered output: [out_head_, size)
+    std::size_t out_head_ = 0;
+    std::uint32_t interest_ = 0;
+
+    connection_state state_ = connection_state::open;
+    close_method method_ = close_method::close;
+    timeout_kind timeout_fired_ = timeout_kind::none;
+    bool peer_eof_ = false;
+    bool fin_wanted_ = false;
+    bool fin_sent_ = false;
+    bool closing_ = false;
+    bool user_paused_ = false;
+    bool backpressure_paused_ = false;
+    bool above_high_ = false;
+    bool close_wait_reported_ = false;
+
+    std::uint64_t bytes_sent_ = 0;
+    std::uint64_t bytes_received_ = 0;
+    std::uint64_t bytes_drained_ = 0;
+    std::uint64_t drain_limit_ = 0;
+    std::uint64_t id_;
+
+    clock::time_point opened_at_;
+    clock::time_point last_read_;
+    clock::time_point last_write_;
+    clock::time_point peer_eof_at_;
+    clock::time_point close_started_;
+    clock::time_point close_deadline_ = clock::time_point::max();
+    clock::time_point state_since_;
+    timer_id timer_ = 0;
+    clock::time_point timer_at_ = clock::time_point::max();
+
+    endpoint local_;
+    endpoint peer_;
+    close_report report_;
+    std::shared_ptr<void> context_;
+};
+
+}  // namespace orderly

@@ -1,0 +1,434 @@
+#include "orderly/event/server.hpp"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <system_error>
+#include <thread>
+
+namespace orderly {
+
+namespace {
+
+constexpr int accepts_per_event = 64;  // then let the loop serve its connections
+
+std::string format_bytes(std::uint64_t b) {
+    char buf[32];
+    if (b >= (1U << 20)) {
+        std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1U << 20));
+    } else if (b >= 1024) {
+        std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(b) / 1024);
+    } else {
+        std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+    }
+    return buf;
+}
+
+// A close timeout for connection::close_gracefully from a deadline (never() would overflow).
+clock::duration time_left(deadline until) {
+    return std::min<clock::duration>(until.remaining(), std::chrono::hours(24));
+}
+
+}  // namespace
+
+std::string stop_summary::to_string() const {
+    std::string s = "stopped in " +
+                    std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) +
+                    " ms: " + std::to_string(connections) + " connections";
+    if (connections > 0) s += " (";
+    bool first = true;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        if (outcomes[i] == 0) continue;
+        if (!first) s += ", ";
+        first = false;
+        s += orderly::to_string(static_cast<close_outcome>(i));
+        s += ' ';
+        s += std::to_string(outcomes[i]);
+    }
+    if (connections > 0) s += ')';
+    s += ", sent " + format_bytes(bytes_sent) + ", received " + format_bytes(bytes_received) +
+         ", drained " + format_bytes(bytes_drained);
+    if (deadline_reached) s += "; the deadline forced aborts";
+    return s;
+}
+
+struct worker;
+
+struct server::impl {
+    server_options opts;
+    endpoint local;
+    unique_fd listen_fd;
+    connection_callbacks user;
+    std::shared_ptr<const connection_callbacks> callbacks;
+    std::vector<std::unique_ptr<worker>> workers;
+
+    std::atomic<bool> starving{false};
+    std::atomic<int> paused_workers{0};
+    std::atomic<std::uint64_t> pauses{0};
+    std::atomic<std::uint64_t> refusals{0};  // EMFILE/ENFILE seen in the current burst
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<bool> stopping{false};
+
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stopped = false;  // guarded by mu
+    stop_summary summary;  // guarded by mu
+
+    void log(const std::string& line) const {
+        if (opts.log) opts.log(line);
+    }
+    void record(const close_report& r) {
+        if (!stopping.load(std::memory_order_acquire)) return;
+        std::lock_guard lock(mu);
+        summary.outcomes[static_cast<std::size_t>(r.outcome)]++;
+        summary.connections++;
+        summary.bytes_sent += r.bytes_sent;
+        summary.bytes_received += r.bytes_received;
+        summary.bytes_drained += r.bytes_drained;
+    }
+    void notify_removed() {
+        if (!stopping.load(std::memory_order_acquire)) return;
+        std::lock_guard lock(mu);
+        cv.notify_all();
+    }
+    [[nodiscard]] std::size_t live() const noexcept;
+    void descriptor_released(worker* from);
+    stop_summary stop(deadline until, bool abort_all);
+};
+
+struct worker final : io_handler {
+    explicit worker(server::impl* s) : srv(s) {
+        reg.on_descriptor_released = [this] {
+            if (srv->paused_workers.load(std::memory_order_acquire) > 0) {
+                srv->descriptor_released(this);
+            }
+        };
+        reg.on_removed = [this] { srv->notify_removed(); };
+    }
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+    ~worker() = default;
+
+    void on_io(std::uint32_t /*events*/) override { accept_some(); }
+
+    [[nodiscard]] result<void> start_watching() {
+        auto r = lp.watch(srv->listen_fd.get(), EPOLLIN | EPOLLEXCLUSIVE, this);
+        watching = r.has_value();
+        return r;
+    }
+    void stop_watching() {
+        if (!watching) return;
+        lp.unwatch(srv->listen_fd.get());
+        watching = false;
+    }
+
+    void accept_some() {
+        for (int i = 0; i < accepts_per_event; ++i) {
+            sockaddr_storage ss{};
+            socklen_t len = sizeof ss;
+            const int fd = ::accept4(srv->listen_fd.get(), reinterpret_cast<sockaddr*>(&ss), &len,
+                                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                const int err = errno;
+                switch (err) {
+                    case EAGAIN:
+                        return;
+                    case EINTR:
+                    case ECONNABORTED:  // the client gave up while queued
+                    case EPROTO:
+                    case EPERM:  // a firewall said no to this one
+                    case ENETDOWN:
+                    case ENOPROTOOPT:
+                    case EHOSTDOWN:
+                    case ENONET:
+                    case EHOSTUNREACH:
+                    case ENETUNREACH:
+                        continue;
+                    case EMFILE:
+                    case ENFILE:
+                    case ENOBUFS:
+                    case ENOMEM:
+                        starved(err);
+                        return;
+                    default:
+                        // Unknown: never spin on it; back off like for exhaustion.
+                        srv->log(std::string("accept: ") + std::strerror(err));
+                        pause();
+                        return;
+                }
+            }
+            srv->accepted.fetch_add(1, std::memory_order_relaxed);
+            if (srv->starving.load(std::memory_order_relaxed) && srv->starving.exchange(false)) {
+                srv->log("accept: descriptors available again after " +
+                         std::to_string(srv->refusals.exchange(0)) +
+                         " refusals; accepting resumed");
+            }
+            auto peer = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+            auto c = connection::adopt(lp, unique_fd(fd), srv->callbacks, srv->opts.connection,
+                                       &reg, peer ? &*peer : nullptr);
+            if (!c) {
+                srv->log("accept: cannot serve a connection: " + c.error().message());
+                continue;
+            }
+            if (stopping) (*c)->close_gracefully(time_left(stop_until), srv->opts.stop_drain_limit);
+        }
+    }
+
+    void starved(int err) {
+        srv->refusals.fetch_add(1, std::memory_order_relaxed);
+        if (srv->opts.reserve_descriptor && reserve) {
+            // Opt-in policy: spend the spare descriptor to tell one client "no" with a FIN.
+            reserve.reset();
+            const int fd = ::accept4(srv->listen_fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd >= 0) ::close(fd);
+            reserve.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+            if (!srv->starving.exchange(true)) {
+                srv->log(std::string("accept: ") + std::strerror(err) +
+                         "; refusing new clients with the reserve descriptor");
+            }
+            if (reserve) return;
+        }
+        if (!srv->starving.exchange(true)) {
+            srv->log(std::string("accept: ") + std::strerror(err) +
+                     "; paused accepting until a descriptor is released (clients wait in the "
+                     "backlog)");
+        }
+        srv->pauses.fetch_add(1, std::memory_order_relaxed);
+        pause();
+    }
+
+    void pause() {
+        stop_watching();
+        if (!paused) {
+            paused = true;
+            srv->paused_workers.fetch_add(1, std::memory_order_acq_rel);
+        }
+        if (backoff == 0) {
+            backoff = lp.run_after(srv->opts.accept_backoff, [this] {
+                backoff = 0;
+                resume();
+            });
+        }
+    }
+
+    void resume() {
+        if (!paused) return;
+        paused = false;
+        srv->paused_workers.fetch_sub(1, std::memory_order_acq_rel);
+        if (backoff != 0) {
+            lp.cancel(backoff);
+            backoff = 0;
+        }
+        if (stopping) return;
+        // Level-triggered: if clients are queued, the next wait reports the listener at once.
+        if (!start_watching()) pause();
+    }
+
+    void begin_stop(deadline until, bool abort_all) {
+        stopping = true;
+        stop_until = until;
+        if (backoff != 0) {
+            lp.cancel(backoff);
+            backoff = 0;
+        }
+        if (paused) {
+            paused = false;
+            srv->paused_workers.fetch_sub(1, std::memory_order_acq_rel);
+        }
+        stop_watching();
+        // Clients already queued in the backlog would get RST when the listener closes: take
+        // them in and end them in order instead.
+        if (!abort_all) accept_some();
+        const auto left = time_left(until);
+        reg.for_each([&](connection& c) {
+            if (abort_all)
+                c.abort();
+            else
+                c.close_gracefully(left, srv->opts.stop_drain_limit);
+        });
+    }
+
+    server::impl* srv;
+    loop lp;
+    connection_registry reg;
+    std::thread thread;
+    bool watching = false;
+    std::atomic<bool> paused{false};  // read by other loops to decide whether to wake this one
+    bool stopping = false;
+    deadline stop_until;
+    timer_id backoff = 0;
+    unique_fd reserve;
+};
+
+std::size_t server::impl::live() const noexcept {
+    std::size_t n = 0;
+    for (const auto& w : workers)
+        n += w->reg.size();
+    return n;
+}
+
+void server::impl::descriptor_released(worker* from) {
+    from->resume();
+    for (auto& w : workers) {
+        if (w.get() == from || !w->paused.load(std::memory_order_relaxed)) continue;
+        worker* other = w.get();
+        other->lp.post([other] { other->resume(); });
+    }
+}
+
+stop_summary server::impl::stop(deadline until, bool abort_all) {
+    const auto started = clock::now();
+    {
+        std::lock_guard lock(mu);
+        if (stopped) return {};
+        stopped = true;
+    }
+    stopping.store(true, std::memory_order_release);
+    for (auto& w : workers) {
+        worker* p = w.get();
+        p->lp.post([p, until, abort_all] { p->begin_stop(until, abort_all); });
+    }
+    {
+        std::unique_lock lock(mu);
+        const auto done = [this] { return live() == 0; };
+        if (until.is_never()) {
+            cv.wait(lock, done);
+        } else if (!cv.wait_until(lock, until.when() + std::chrono::seconds(1), done)) {
+            // The connections abort themselves at the deadline; this is only a safety net.
+            lock.unlock();
+            for (auto& w : workers) {
+                worker* p = w.get();
+                p->lp.post([p] { p->reg.for_each([](connection& c) { c.abort(); }); });
+            }
+            lock.lock();
+            cv.wait_for(lock, std::chrono::seconds(1), done);
+        }
+    }
+    for (auto& w : workers)
+        w->lp.stop();
+    for (auto& w : workers) {
+        if (w->thread.joinable()) w->thread.join();
+    }
+    listen_fd.reset();
+    std::lock_guard lock(mu);
+    stop_summary s = summary;
+    s.took = clock::now() - started;
+    s.deadline_reached = abort_all || s.count(close_outcome::timed_out) > 0;
+    return s;
+}
+
+server::server(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+
+server::~server() {
+    if (impl_) (void)impl_->stop(deadline::after(clock::duration::zero()), true);
+}
+
+result<std::unique_ptr<server>, error_info> server::start(const endpoint& at,
+                                                          connection_callbacks callbacks,
+                                                          server_options opts) {
+    auto l = listener::listen(at, opts.listen);
+    if (!l) return fail(l.error().code, l.error().detail);
+    auto p = std::make_unique<impl>();
+    p->local = l->local_endpoint();
+    p->listen_fd = l->release();
+    // Several loops accept from it; the ones that lose the race must get EAGAIN, not block.
+    const int flags = ::fcntl(p->listen_fd.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(p->listen_fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+        return fail(errno_code(errno), "fcntl O_NONBLOCK on the listener");
+    }
+    p->opts = std::move(opts);
+    p->user = std::move(callbacks);
+    impl* raw = p.get();
+    connection_callbacks wrapped = p->user;
+    wrapped.on_closed = [raw](connection& c, const close_report& r) {
+        if (raw->user.on_closed) raw->user.on_closed(c, r);
+        raw->record(r);
+    };
+    if (!wrapped.on_close_wait) {
+        wrapped.on_close_wait = [raw](connection& c) {
+            raw->log("CLOSE_WAIT: connection " + std::to_string(c.id()) + " from " +
+                     c.peer_endpoint().to_string() +
+                     ": the peer sent FIN and the application has not closed it");
+        };
+    }
+    p->callbacks = std::make_shared<const connection_callbacks>(std::move(wrapped));
+
+    unsigned n = p->opts.threads != 0 ? p->opts.threads : std::thread::hardware_concurrency();
+    n = std::max(1U, n);
+    try {
+        for (unsigned i = 0; i < n; ++i) {
+            auto w = std::make_unique<worker>(raw);
+            if (p->opts.reserve_descriptor) {
+                w->reserve.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+            }
+            if (auto r = w->start_watching(); !r) {
+                return fail(r.error(), "epoll_ctl on the listener");
+            }
+            p->workers.push_back(std::move(w));
+        }
+    } catch (const std::system_error& e) {
+        return fail(e.code(), std::string("creating a loop: ") + e.what());
+    }
+    for (auto& w : p->workers) {
+        worker* wp = w.get();
+        wp->thread = std::thread([wp] { wp->lp.run(); });
+    }
+    return std::unique_ptr<server>(new server(std::move(p)));
+}
+
+const endpoint& server::local_endpoint() const noexcept {
+    return impl_->local;
+}
+std::size_t server::thread_count() const noexcept {
+    return impl_->workers.size();
+}
+
+stop_summary server::stop_gracefully(deadline until) {
+    return impl_->stop(until, false);
+}
+stop_summary server::stop_now() {
+    return impl_->stop(deadline::after(clock::duration::zero()), true);
+}
+
+state_counts server::counts() const noexcept {
+    state_counts total{};
+    for (const auto& w : impl_->workers) {
+        const auto c = w->reg.counts();
+        for (std::size_t i = 0; i < total.size(); ++i)
+            total[i] += c[i];
+    }
+    return total;
+}
+
+std::vector<connection_info> server::connections() const {
+    std::vector<connection_info> out;
+    if (impl_->stopping.load(std::memory_order_acquire)) return out;  // loops may be gone
+    for (const auto& w : impl_->workers) {
+        auto done = std::make_shared<std::promise<std::vector<connection_info>>>();
+        auto f = done->get_future();
+        worker* p = w.get();
+        p->lp.post([p, done] { done->set_value(p->reg.snapshot()); });
+        if (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) continue;
+        auto part = f.get();
+        out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+}
+
+std::uint64_t server::accept_pauses() const noexcept {
+    return impl_->pauses.load();
+}
+std::uint64_t server::accepted() const noexcept {
+    return impl_->accepted.load();
+}
+
+}  // namespace orderly

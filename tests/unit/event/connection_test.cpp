@@ -1,0 +1,357 @@
+#include "orderly/event/connection.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "event_test_util.hpp"
+#include "orderly/event/registry.hpp"
+
+using namespace std::chrono_literals;
+
+namespace orderly {
+namespace {
+
+// One served connection on a loop thread, with every callback counted.
+class served : public testing::Test {
+  protected:
+    // Adopts the server side of a fresh pair with `cbs` (on_closed is wrapped to record).
+    void serve(connection_callbacks cbs, connection_options opts = {}) {
+        pair_ = test::make_tcp_pair();
+        ASSERT_TRUE(pair_.client.valid() && pair_.server.valid());
+        user_closed_ = std::move(cbs.on_closed);
+        cbs.on_closed = [this](connection& c, const close_report& r) {
+            if (user_closed_) user_closed_(c, r);
+            std::lock_guard lock(mu_);
+            reports_.push_back(r);
+            closed_count_++;
+        };
+        auto shared = std::make_shared<const connection_callbacks>(std::move(cbs));
+        conn_ = lt_.sync([&] {
+            auto c = connection::adopt(lt_.lp, std::move(pair_.server), shared, opts, &registry_);
+            EXPECT_TRUE(c.has_value());
+            return c ? *c : connection_ptr{};
+        });
+        ASSERT_TRUE(conn_);
+    }
+    bool wait_closed(std::chrono::milliseconds t = 10s) {
+        return test::wait_for([&] { return closed_count_.load() > 0; }, t);
+    }
+    close_report report() {
+        std::lock_guard lock(mu_);
+        return reports_.empty() ? close_report{} : reports_.front();
+    }
+    void TearDown() override {
+        if (conn_) {
+            lt_.sync([&] {
+                if (conn_->is_open()) conn_->abort();
+            });
+            EXPECT_TRUE(wait_closed());
+            lt_.sync([] {});  // let the deferred on_closed finish
+            EXPECT_EQ(closed_count_.load(), 1) << "on_closed must run exactly once";
+            conn_.reset();
+        }
+        EXPECT_EQ(registry_.size(), 0U);
+    }
+
+    test::loop_thread lt_;
+    connection_registry registry_;
+    test::tcp_pair pair_;
+    connection_ptr conn_;
+    std::function<void(connection&, const close_report&)> user_closed_;
+    std::mutex mu_;
+    std::vector<close_report> reports_;
+    std::atomic<int> closed_count_{0};
+};
+
+connection_callbacks echo() {
+    connection_callbacks cb;
+    cb.on_data = [](connection& c, std::span<const std::byte> d) { (void)c.write(d); };
+    cb.on_peer_eof = [](connection& c) { c.shutdown_write(); };
+    return cb;
+}
+
+TEST_F(served, echo_then_peer_half_close_ends_clean) {
+    serve(echo());
+    const int fd = pair_.client.get();
+    ASSERT_TRUE(test::send_all(fd, "hello", 5));
+    ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+    std::string got;
+    EXPECT_EQ(test::read_to_eof(fd, &got), 5);
+    EXPECT_EQ(got, "hello");
+    ASSERT_TRUE(wait_closed());
+    const auto r = report();
+    EXPECT_EQ(r.outcome, close_outcome::clean) << r.to_string();
+    EXPECT_TRUE(r.fin_sent);
+    EXPECT_TRUE(r.peer_eof);
+    EXPECT_EQ(r.bytes_sent, 5U);
+    EXPECT_EQ(r.bytes_received, 5U);
+    EXPECT_TRUE(r.tcp.has_value());
+}
+
+TEST_F(served, peer_half_close_keeps_us_writable_for_8_mib) {
+    constexpr std::size_t total = 8U << 20;
+    connection_callbacks cb;
+    std::atomic<bool> eof_seen{false};
+    cb.on_peer_eof = [&](connection& c) {
+        eof_seen = true;
+        EXPECT_EQ(c.state(), connection_state::half_closed_by_peer);
+        std::string chunk(64 * 1024, '\0');
+        for (std::size_t off = 0; off < total; off += chunk.size()) {
+            for (std::size_t i = 0; i < chunk.size(); ++i)
+                chunk[i] = test::pattern_byte(off + i);
+            EXPECT_TRUE(c.write(chunk).has_value());
+        }
+        c.shutdown_write();
+    };
+    connection_options opts;
+    opts.high_water = 16U << 20;  // this test buffers on purpose
+    serve(std::move(cb), opts);
+    const int fd = pair_.client.get();
+    ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+    std::string got;
+    EXPECT_EQ(test::read_to_eof(fd, &got), static_cast<long long>(total));
+    bool intact = got.size() == total;
+    for (std::size_t i = 0; intact && i < got.size(); ++i)
+        intact = got[i] == test::pattern_byte(i);
+    EXPECT_TRUE(intact) << "the stream was corrupted";
+    ASSERT_TRUE(wait_closed());
+    EXPECT_TRUE(eof_seen.load());
+    EXPECT_EQ(report().outcome, close_outcome::clean);
+    EXPECT_EQ(report().bytes_sent, total);
+}
+
+TEST_F(served, a_slow_reader_keeps_our_buffer_bounded_by_the_high_water_mark) {
+    constexpr std::size_t high = 256U << 10;
+    std::atomic<std::size_t> max_buffered{0};
+    std::atomic<int> above{0};
+    std::atomic<int> below{0};
+    connection_callbacks cb = echo();
+    cb.on_data = [&](connection& c, std::span<const std::byte> d) {
+        (void)c.write(d);
+        if (c.buffered_bytes() > max_buffered) max_buffered = c.buffered_bytes();
+    };
+    cb.on_backpressure = [&](connection&, bool on) { (on ? above : below)++; };
+    connection_options opts;
+    opts.high_water = high;
+    opts.low_water = 64U << 10;
+    serve(std::move(cb), opts);
+    const int fd = pair_.client.get();
+    constexpr std::size_t total = 16U << 20;
+    std::thread writer([&] {
+        std::string chunk(64 * 1024, 'x');
+        for (std::size_t off = 0; off < total; off += chunk.size()) {
+            if (!test::send_all(fd, chunk.data(), chunk.size())) break;
+        }
+        ::shutdown(fd, SHUT_WR);
+    });
+    // Read slowly at first, so the server's output piles up against the high-water mark.
+    char buf[16384];
+    std::size_t got = 0;
+    for (int i = 0; i < 100 && got < total; ++i) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+        std::this_thread::sleep_for(2ms);
+    }
+    const long long rest = test::read_to_eof(fd);
+    writer.join();
+    EXPECT_EQ(got + static_cast<std::size_t>(std::max(rest, 0LL)), total);
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::clean);
+    EXPECT_GT(above.load(), 0) << "the reader was not slow enough to test anything";
+    EXPECT_EQ(above.load(), below.load());
+    // One read (64 KiB) may land after the mark is crossed; nothing more.
+    EXPECT_LE(max_buffered.load(), high + 64U * 1024);
+}
+
+TEST_F(served, idle_timeout_fires_and_aborts) {
+    connection_options opts;
+    opts.idle_timeout = 100ms;
+    serve({}, opts);
+    ASSERT_TRUE(wait_closed(5s));
+    EXPECT_EQ(report().outcome, close_outcome::timed_out);
+    EXPECT_EQ(conn_->timeout_fired(), timeout_kind::idle);
+    char c;
+    EXPECT_EQ(::recv(pair_.client.get(), &c, 1, 0), -1);
+    EXPECT_EQ(errno, ECONNRESET);
+}
+
+TEST_F(served, idle_timeout_is_pushed_back_by_activity) {
+    connection_options opts;
+    opts.idle_timeout = 150ms;
+    serve(echo(), opts);
+    for (int i = 0; i < 6; ++i) {
+        std::this_thread::sleep_for(50ms);
+        ASSERT_TRUE(test::send_all(pair_.client.get(), "x", 1));
+        char c;
+        ASSERT_EQ(::recv(pair_.client.get(), &c, 1, 0), 1);
+    }
+    EXPECT_EQ(closed_count_.load(), 0) << "timed out despite traffic every 50 ms";
+    ASSERT_TRUE(wait_closed(5s));
+    EXPECT_EQ(conn_->timeout_fired(), timeout_kind::idle);
+}
+
+TEST_F(served, read_timeout_fires_when_nothing_arrives) {
+    connection_options opts;
+    opts.read_timeout = 100ms;
+    serve({}, opts);
+    ASSERT_TRUE(wait_closed(5s));
+    EXPECT_EQ(report().outcome, close_outcome::timed_out);
+    EXPECT_EQ(conn_->timeout_fired(), timeout_kind::read);
+}
+
+TEST_F(served, write_timeout_fires_when_the_peer_does_not_read) {
+    connection_options opts;
+    opts.write_timeout = 150ms;
+    opts.high_water = 64U << 20;
+    connection_callbacks cb;
+    cb.on_open = [](connection& c) {
+        std::string chunk(1U << 20, 'w');
+        for (int i = 0; i < 32; ++i)
+            (void)c.write(chunk);  // far more than the socket buffers
+    };
+    serve(std::move(cb), opts);
+    ASSERT_TRUE(wait_closed(5s));
+    EXPECT_EQ(report().outcome, close_outcome::timed_out);
+    EXPECT_EQ(conn_->timeout_fired(), timeout_kind::write);
+    EXPECT_GT(report().unacked_bytes, 0U);
+}
+
+TEST_F(served, close_gracefully_times_out_when_the_peer_never_sends_eof) {
+    serve({});
+    lt_.sync([&] { conn_->close_gracefully(100ms, 1U << 20); });
+    EXPECT_EQ(lt_.sync([&] { return conn_->state(); }), connection_state::closing);
+    char c;
+    EXPECT_EQ(::recv(pair_.client.get(), &c, 1, 0), 0) << "our FIN should arrive first";
+    ASSERT_TRUE(wait_closed(5s));
+    EXPECT_EQ(report().outcome, close_outcome::timed_out);
+    EXPECT_EQ(report().method, close_method::graceful);
+    EXPECT_EQ(conn_->timeout_fired(), timeout_kind::close);
+    EXPECT_GE(report().close_duration, 100ms);
+}
+
+TEST_F(served, close_gracefully_drains_the_peer_and_ends_clean) {
+    serve({});
+    const int fd = pair_.client.get();
+    lt_.sync([&] { conn_->pause_reading(); });
+    ASSERT_TRUE(test::send_all(fd, "unread request", 14));
+    std::this_thread::sleep_for(20ms);  // it reaches our receive queue, never read by the app
+    lt_.sync([&] { conn_->close_gracefully(5s, 1U << 20); });
+    EXPECT_EQ(test::read_to_eof(fd), 0);
+    ASSERT_TRUE(test::send_all(fd, "late bytes", 10));  // after our FIN: drained, no RST
+    ::shutdown(fd, SHUT_WR);
+    ASSERT_TRUE(wait_closed());
+    const auto r = report();
+    EXPECT_EQ(r.outcome, close_outcome::clean) << r.to_string();
+    EXPECT_EQ(r.bytes_drained, 24U);
+}
+
+TEST_F(served, close_gracefully_aborts_past_the_drain_limit) {
+    serve({});
+    lt_.sync([&] { conn_->close_gracefully(5s, 1000); });
+    std::string junk(4096, 'j');
+    (void)test::send_all(pair_.client.get(), junk.data(), junk.size());
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::drain_limit);
+    EXPECT_GT(report().bytes_drained, 1000U);
+}
+
+TEST_F(served, peer_reset_is_reported) {
+    serve(echo());
+    linger lg{1, 0};
+    ::setsockopt(pair_.client.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    pair_.client.reset();
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::peer_reset) << report().to_string();
+}
+
+TEST_F(served, close_with_unread_data_says_so) {
+    serve({});
+    lt_.sync([&] { conn_->pause_reading(); });
+    ASSERT_TRUE(test::send_all(pair_.client.get(), "never read", 10));
+    std::this_thread::sleep_for(20ms);
+    lt_.sync([&] { conn_->close(); });
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::unread_data_discarded);
+    EXPECT_EQ(report().unread_bytes, 10U);
+}
+
+TEST_F(served, abort_sends_rst) {
+    serve({});
+    lt_.sync([&] { conn_->abort(); });
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::aborted);
+    char c;
+    EXPECT_EQ(::recv(pair_.client.get(), &c, 1, 0), -1);
+    EXPECT_EQ(errno, ECONNRESET);
+    EXPECT_FALSE(lt_.sync([&] { return conn_->write(std::string_view("x")).has_value(); }));
+}
+
+TEST_F(served, ending_twice_or_from_inside_a_callback_still_calls_on_closed_once) {
+    connection_callbacks cb;
+    cb.on_data = [](connection& c, std::span<const std::byte>) {
+        c.abort();
+        c.close();
+        c.close_gracefully(1s);
+        c.shutdown_write();
+        EXPECT_FALSE(c.write(std::string_view("x")).has_value());
+    };
+    cb.on_closed = [](connection& c, const close_report&) {
+        c.abort();  // already closed: no second report
+    };
+    serve(std::move(cb));
+    ASSERT_TRUE(test::send_all(pair_.client.get(), "go", 2));
+    ASSERT_TRUE(wait_closed());
+    std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(report().outcome, close_outcome::aborted);
+}
+
+TEST_F(served, shutdown_write_then_peer_eof_ends_clean_and_states_follow) {
+    serve({});
+    EXPECT_EQ(lt_.sync([&] { return registry_.counts()[0]; }), 1U);
+    lt_.sync([&] {
+        EXPECT_TRUE(conn_->write(std::string_view("bye")).has_value());
+        conn_->shutdown_write();
+    });
+    EXPECT_EQ(lt_.sync([&] { return conn_->state(); }), connection_state::half_closed_by_us);
+    EXPECT_EQ(registry_.counts()[static_cast<std::size_t>(connection_state::half_closed_by_us)],
+              1U);
+    std::string got;
+    EXPECT_EQ(test::read_to_eof(pair_.client.get(), &got), 3);
+    ::shutdown(pair_.client.get(), SHUT_WR);
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::clean);
+}
+
+TEST_F(served, close_wait_detector_reports_a_connection_left_half_closed) {
+    std::atomic<int> reported{0};
+    connection_callbacks cb;
+    cb.on_close_wait = [&](connection& c) {
+        EXPECT_EQ(c.state(), connection_state::half_closed_by_peer);
+        reported++;
+    };
+    connection_options opts;
+    opts.close_wait_after = 80ms;
+    serve(std::move(cb), opts);
+    ::shutdown(pair_.client.get(), SHUT_WR);
+    ASSERT_TRUE(test::wait_for([&] { return reported.load() > 0; }, 5s));
+    EXPECT_EQ(registry_.counts()[static_cast<std::size_t>(connection_state::half_closed_by_peer)],
+              1U);
+    const auto snap = lt_.sync([&] { return registry_.snapshot(); });
+    ASSERT_EQ(snap.size(), 1U);
+    EXPECT_GE(snap[0].in_state, 80ms);
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(reported.load(), 1) << "reported once per connection";
+    lt_.sync([&] { conn_->shutdown_write(); });
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::clean);
+}
+
+}  // namespace
+}  // namespace orderly
