@@ -1,0 +1,77 @@
+#pragma once
+// What the subcommand files share: registration hooks for main.cpp, option parsing helpers, the
+// stdin/stdout pump and report printing.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "exit_codes.hpp"
+#include "orderly/orderly.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace orderly::cli {
+
+// Each subcommand adds itself to the app; when it is chosen, its callback stores the work in `run`
+// so that main() runs it after parsing and turns its return value into the exit status.
+using runner = std::function<int()>;
+void add_connect_command(CLI::App& app, runner& run);
+void add_listen_command(CLI::App& app, runner& run);
+void add_serve_command(CLI::App& app, runner& run);
+void add_lab_command(CLI::App& app, runner& run);
+
+// "250ms", "2s", "1.5" (seconds), "1m". nullopt when the text is not a duration.
+std::optional<clock::duration> parse_duration(std::string_view text);
+// "4096", "64K", "1M", "1G" (binary multiples). nullopt when the text is not a size.
+std::optional<std::uint64_t> parse_size(std::string_view text);
+// CLI11 validators for the two forms, so that bad values are usage errors naming the option.
+std::string check_duration(const std::string& text);
+std::string check_size(const std::string& text);
+
+// How the close report of a connection is printed (--report, --json).
+struct report_options {
+    bool report = false;
+    bool json = false;
+    [[nodiscard]] bool any() const noexcept { return report || json; }
+};
+// Prints the report to stderr, prefixed by `label` in the human form.
+void print_report(const report_options& opts, const close_report& r, std::string_view label = {});
+
+// SIGINT/SIGTERM set a flag instead of killing the process, so servers can stop gracefully.
+void install_stop_signals();
+bool stop_requested() noexcept;
+// SIGPIPE would kill us when stdout is a closed pipe; every socket send already uses MSG_NOSIGNAL.
+void ignore_sigpipe();
+
+// What connect and listen do when stdin ends.
+enum class stdin_eof_action { half_close, close, keep };
+
+struct pump_options {
+    stdin_eof_action on_stdin_eof = stdin_eof_action::half_close;
+    std::optional<clock::duration> idle_timeout;  // nothing moved in either direction for this long
+    deadline until = deadline::never();           // the whole exchange
+    clock::duration close_timeout = std::chrono::seconds(5);
+    int in_fd = 0;
+    int out_fd = 1;
+};
+
+struct pump_result {
+    int code = exit_ok;
+    close_report report;
+};
+
+// Copies in_fd to the socket and the socket to out_fd until both directions ended (or an error,
+// a timeout), then ends the connection. Never throws. Prints errors to stderr.
+pump_result pump(stream_socket& s, const pump_options& opts);
+
+// "orderly: <message>" on stderr.
+void print_error(std::string_view message);
+
+}  // namespace orderly::cli

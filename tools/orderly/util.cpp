@@ -1,0 +1,166 @@
+// Helpers shared by the subcommands: option value parsing, exit code mapping, signals, reports.
+
+#include <fmt/core.h>
+
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "cli.hpp"
+
+namespace orderly::cli {
+
+exit_code exit_code_for(const std::error_code& ec) noexcept {
+    if (!ec) return exit_ok;
+    if (ec.category() == orderly_category()) {
+        switch (static_cast<errc>(ec.value())) {
+            case errc::address_parse:
+            case errc::invalid_argument:
+                return exit_usage;
+            case errc::resolve:
+                return exit_unreachable;
+            case errc::peer_reset:
+            case errc::connection_closed:
+                return exit_reset;
+            case errc::timed_out:
+                return exit_timed_out;
+            default:
+                return exit_failure;
+        }
+    }
+    if (ec.category() == std::system_category() || ec.category() == std::generic_category()) {
+        switch (ec.value()) {
+            case ECONNREFUSED:
+            case ENETUNREACH:
+            case EHOSTUNREACH:
+            case EADDRNOTAVAIL:
+            case ENOENT:  // a Unix socket path nobody listens on
+                return exit_unreachable;
+            case ECONNRESET:
+            case EPIPE:
+                return exit_reset;
+            case ETIMEDOUT:
+                return exit_timed_out;
+            default:
+                return exit_failure;
+        }
+    }
+    return exit_failure;
+}
+
+namespace {
+
+// Splits "1.5ms" into 1.5 and "ms".
+bool split_number(std::string_view text, double& number, std::string_view& unit) {
+    std::size_t i = 0;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+        ++i;
+    if (i == 0) return false;
+    const std::string digits(text.substr(0, i));
+    char* end = nullptr;
+    errno = 0;
+    number = std::strtod(digits.c_str(), &end);
+    if (errno != 0 || end != digits.c_str() + digits.size() || number < 0) return false;
+    unit = text.substr(i);
+    return true;
+}
+
+}  // namespace
+
+std::optional<clock::duration> parse_duration(std::string_view text) {
+    double n = 0;
+    std::string_view unit;
+    if (!split_number(text, n, unit)) return std::nullopt;
+    double seconds = 0;
+    if (unit.empty() || unit == "s")
+        seconds = n;
+    else if (unit == "ms")
+        seconds = n / 1000.0;
+    else if (unit == "us")
+        seconds = n / 1e6;
+    else if (unit == "m" || unit == "min")
+        seconds = n * 60.0;
+    else if (unit == "h")
+        seconds = n * 3600.0;
+    else
+        return std::nullopt;
+    if (seconds > 1e7) return std::nullopt;  // beyond any sensible timeout; avoids overflow
+    return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+    std::uint64_t n = 0;
+    const auto* first = text.data();
+    const auto* last = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(first, last, n);
+    if (ec != std::errc() || ptr == first) return std::nullopt;
+    const std::string_view unit(ptr, static_cast<std::size_t>(last - ptr));
+    std::uint64_t mult = 1;
+    if (unit.empty() || unit == "B")
+        mult = 1;
+    else if (unit == "K" || unit == "k" || unit == "KiB")
+        mult = 1ULL << 10;
+    else if (unit == "M" || unit == "MiB")
+        mult = 1ULL << 20;
+    else if (unit == "G" || unit == "GiB")
+        mult = 1ULL << 30;
+    else
+        return std::nullopt;
+    if (n > (UINT64_MAX / mult)) return std::nullopt;
+    return n * mult;
+}
+
+std::string check_duration(const std::string& text) {
+    if (parse_duration(text)) return {};
+    return "'" + text + "' is not a duration (examples: 500ms, 2s, 1.5, 1m)";
+}
+
+std::string check_size(const std::string& text) {
+    if (parse_size(text)) return {};
+    return "'" + text + "' is not a byte count (examples: 100, 64K, 1M)";
+}
+
+void print_report(const report_options& opts, const close_report& r, std::string_view label) {
+    if (opts.json) {
+        fmt::print(stderr, "{}\n", r.to_json());
+    } else if (opts.report) {
+        if (label.empty())
+            fmt::print(stderr, "close report: {}\n", r.to_string());
+        else
+            fmt::print(stderr, "close report {}: {}\n", label, r.to_string());
+    }
+    std::fflush(stderr);
+}
+
+void print_error(std::string_view message) {
+    fmt::print(stderr, "orderly: {}\n", message);
+    std::fflush(stderr);
+}
+
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop_signal(int) {
+    g_stop = 1;
+}
+}  // namespace
+
+void install_stop_signals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a blocked poll should return and see the flag
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool stop_requested() noexcept {
+    return g_stop != 0;
+}
+
+void ignore_sigpipe() {
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+}  // namespace orderly::cli
