@@ -79,7 +79,9 @@ TEST(partial_read_then_reply, plain_close_can_lose_the_reply) {
     std::printf("plain close lost part of the reply in %d of 20 runs\n", lossy_runs);
     // The kernel's own count says why: every one of the 20 closes had unread data and sent RST.
     const auto aborts_after = test::tcp_ext_counter("TCPAbortOnClose");
-    if (aborts_before && aborts_after) EXPECT_GE(*aborts_after - *aborts_before, 20U);
+    if (aborts_before && aborts_after) {
+        EXPECT_GE(*aborts_after - *aborts_before, 20U);
+    }
 }
 
 }  // namespace
