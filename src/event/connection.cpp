@@ -288,7 +288,8 @@ bool connection::flush() {
 }
 
 void connection::after_output_progress() {
-    if (out_head_ == out_.size()) {
+    const bool drained = out_head_ == out_.size();
+    if (drained) {
         out_head_ = 0;
         out_.clear();
         if (out_.capacity() > keep_capacity) std::vector<std::byte>().swap(out_);
@@ -313,6 +314,7 @@ void connection::after_output_progress() {
         if (!fd_) return;
     }
     update_interest();
+    if (drained && fd_ && callbacks_->on_drained) callbacks_->on_drained(*this);
 }
 
 void connection::send_fin() {

@@ -84,6 +84,10 @@ struct connection_callbacks {
     // Buffered output crossed high_water (true) or fell back to low_water (false). May run inside
     // write().
     std::function<void(connection&, bool above_high_water)> on_backpressure;
+    // Everything write() had to buffer has now gone to the kernel (not called when write() sent
+    // it all at once: check buffered_bytes() after write()). For streaming a large body in
+    // chunks, and for closing only once the output is out.
+    std::function<void(connection&)> on_drained;
     std::function<void(connection&)> on_close_wait;
     // Exactly once, after the descriptor was released; the connection is destroyed after it
     // returns (unless the application still holds a connection_ptr).

@@ -170,6 +170,43 @@ TEST_F(served, a_slow_reader_keeps_our_buffer_bounded_by_the_high_water_mark) {
     EXPECT_LE(max_buffered.load(), high + 64U * 1024);
 }
 
+TEST_F(served, on_drained_streams_a_large_body_in_chunks_then_plain_close_loses_nothing) {
+    // The streaming pattern: write a chunk, wait for on_drained, write the next; close() only once
+    // everything is out (close() itself would drop buffered output).
+    constexpr std::size_t chunk = 256U << 10;
+    constexpr std::size_t total = 8U << 20;
+    auto sent = std::make_shared<std::size_t>(0);
+    std::atomic<int> drained_calls{0};
+    connection_callbacks cb;
+    auto pump = [sent](connection& c) {
+        std::string block(chunk, '\0');
+        while (*sent < total && c.buffered_bytes() == 0) {
+            for (std::size_t i = 0; i < chunk; ++i)
+                block[i] = test::pattern_byte(*sent + i);
+            if (!c.write(block)) return;
+            *sent += chunk;
+        }
+        if (*sent == total && c.buffered_bytes() == 0) c.close();
+    };
+    cb.on_open = pump;
+    cb.on_drained = [&, pump](connection& c) {
+        ++drained_calls;
+        pump(c);
+    };
+    serve(std::move(cb));
+    std::string got;
+    const long long n = test::read_to_eof(pair_.client.get(), &got);
+    ASSERT_EQ(n, static_cast<long long>(total));
+    bool intact = true;
+    for (std::size_t i = 0; intact && i < got.size(); ++i)
+        intact = got[i] == test::pattern_byte(i);
+    EXPECT_TRUE(intact);
+    ASSERT_TRUE(wait_closed());
+    EXPECT_GT(drained_calls.load(), 0) << "the kernel took 8 MiB at once: nothing was tested";
+    EXPECT_EQ(report().outcome, close_outcome::closed);
+    EXPECT_EQ(report().bytes_sent, total);
+}
+
 TEST_F(served, idle_timeout_fires_and_aborts) {
     connection_options opts;
     opts.idle_timeout = 100ms;
