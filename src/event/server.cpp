@@ -337,9 +337,18 @@ result<std::unique_ptr<server>, error_info> server::start(const endpoint& at,
                                                           server_options opts) {
     auto l = listener::listen(at, opts.listen);
     if (!l) return fail(l.error().code, l.error().detail);
+    return start(std::move(*l), std::move(callbacks), std::move(opts));
+}
+
+result<std::unique_ptr<server>, error_info> server::start(listener l,
+                                                          connection_callbacks callbacks,
+                                                          server_options opts) {
+    if (!l.is_open()) {
+        return fail(make_error_code(errc::not_open), "server::start: the listener is not open");
+    }
     auto p = std::make_unique<impl>();
-    p->local = l->local_endpoint();
-    p->listen_fd = l->release();
+    p->local = l.local_endpoint();
+    p->listen_fd = l.release();
     // Several loops accept from it; the ones that lose the race must get EAGAIN, not block.
     const int flags = ::fcntl(p->listen_fd.get(), F_GETFL);
     if (flags < 0 || ::fcntl(p->listen_fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {

@@ -26,19 +26,17 @@ result<stream_socket, error_info> connect(std::string_view where, clock::duratio
     return fail(last, what + ": " + last.message());
 }
 
-result<listener, error_info> listen(std::string_view where, const server_options& opts) {
+result<listener, error_info> listen(std::string_view where, const listen_options& opts) {
     resolve_options ro;
     ro.passive = true;
     // "*:port" is the common spelling of "any address"; getaddrinfo wants an empty host for it.
     if (where.starts_with("*:")) where.remove_prefix(1);
     auto addrs = resolve(where, ro);
     if (!addrs) return fail(addrs.error().code, addrs.error().detail);
-    listen_options lo = opts;
     error_info last{make_error_code(errc::resolve),
                     "'" + std::string(where) + "' resolved to no address"};
     for (const endpoint& ep : *addrs) {
-        if (ep.family() == address_family::ipv6 && opts.dual_stack) lo.v6_only = false;
-        auto l = listener::listen(ep, lo);
+        auto l = listener::listen(ep, opts);
         if (l) return std::move(*l);
         last = l.error();
     }

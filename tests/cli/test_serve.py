@@ -127,7 +127,9 @@ class ServeTest(cli_test):
         pr.p.send_signal(signal.SIGTERM)
         self.assertEqual(pr.wait(), 0, pr.stderr)
         self.assertLess(time.monotonic() - started, 5)
-        self.assertIn("timed_out 1", pr.stderr)
+        # Aborted either way: by the close deadline, or because the peer kept sending more than
+        # the drain limit after the stop began (the flood does both; whichever comes first).
+        self.assertRegex(pr.stderr, r"served 1 connection: (timed_out|drain_limit) 1")
         t.join(TIMEOUT)
         s.close()
 

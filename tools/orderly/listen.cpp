@@ -31,8 +31,8 @@ stdin_eof_action to_action(const std::string& s) {
 int run_listen(const listen_config& cfg) {
     ignore_sigpipe();
     install_stop_signals();
-    server_options so;
-    so.dual_stack = cfg.dual_stack;
+    listen_options so;
+    if (cfg.dual_stack) so.v6_only = false;
     so.replace_unix_socket_file = true;
     auto l = orderly::listen(cfg.where, so);
     if (!l) {

@@ -1,178 +1,27 @@
-// orderly serve echo|discard|reply HOST:PORT: small servers for people debugging clients. One
-// thread per connection for now; serve_connection() is what a connection does, whatever runs it.
-
-#include "serve.hpp"
+// orderly serve echo|discard|reply HOST:PORT: small servers for people debugging clients, on the
+// event layer's server (one epoll loop per core). Each mode is a set of connection callbacks.
 
 #include <fmt/core.h>
+#include <pthread.h>
 
 #include <CLI/CLI.hpp>
 #include <condition_variable>
+#include <csignal>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "cli.hpp"
+#include "orderly/event/server.hpp"
 
 namespace orderly::cli {
-
-char reply_byte(std::uint64_t i) noexcept {
-    const auto col = i % 64;
-    return col == 63 ? '\n' : static_cast<char>('a' + static_cast<char>(col % 26));
-}
-
 namespace {
 
-constexpr auto slice = std::chrono::milliseconds(100);
-
-// Receives with short waits so that a stop request or the idle timeout is noticed.
-// Returns the byte count (0 at EOF) or an error (errc::timed_out after the idle timeout,
-// errc::aborted when stopping).
-result<std::size_t> recv_some(stream_socket& s, std::span<char> buf, const serve_settings& st,
-                              const std::atomic<bool>& stopping) {
-    const auto started = clock::now();
-    for (;;) {
-        // Checked before every read, so that a peer that never pauses cannot keep us taking work.
-        if (stopping.load()) return fail(make_error_code(errc::aborted));
-        auto n = s.recv(buf, deadline::after(slice));
-        if (n || n.error() != make_error_code(errc::timed_out)) return n;
-        if (st.idle_timeout && clock::now() - started >= *st.idle_timeout) return n;
-    }
-}
-
-// Sends everything, waiting in short slices so that a client that stops reading cannot hold a
-// graceful stop forever: after the stop request it gets graceful.timeout, then errc::timed_out.
-// The idle timeout bounds the time without progress.
-transfer_result send_all_some(stream_socket& s, std::string_view data, const serve_settings& st,
-                              const std::atomic<bool>& stopping) {
-    transfer_result r;
-    auto progress = clock::now();
-    std::optional<clock::time_point> stop_seen;
-    while (r.bytes < data.size()) {
-        auto n = s.send(data.substr(r.bytes), deadline::after(slice));
-        if (n) {
-            r.bytes += *n;
-            progress = clock::now();
-            continue;
-        }
-        if (n.error() != make_error_code(errc::timed_out)) {
-            r.error = n.error();
-            return r;
-        }
-        const auto now = clock::now();
-        if (stopping.load() && !stop_seen) stop_seen = now;
-        if ((stop_seen && now - *stop_seen >= st.graceful.timeout) ||
-            (st.idle_timeout && now - progress >= *st.idle_timeout)) {
-            r.error = n.error();
-            return r;
-        }
-    }
-    return r;
-}
-
-// Ends a connection that failed part-way: after a reset there is nobody to talk to; after a
-// timeout the peer must learn it was not an orderly end.
-close_report end_after_error(stream_socket& s, std::error_code ec) {
-    close_report r = s.abort();
-    if (ec == make_error_code(errc::peer_reset))
-        r.outcome = close_outcome::peer_reset;
-    else if (ec == make_error_code(errc::timed_out))
-        r.outcome = close_outcome::timed_out;
-    r.error = ec;
-    return r;
-}
-
-close_report serve_echo(stream_socket& s, const serve_settings& st,
-                        const std::atomic<bool>& stopping) {
-    std::vector<char> buf(64 * 1024);
-    for (;;) {
-        auto n = recv_some(s, buf, st, stopping);
-        if (!n) {
-            if (n.error() == make_error_code(errc::aborted)) break;  // stopping: end in order
-            return end_after_error(s, n.error());
-        }
-        if (*n == 0) break;  // peer EOF: everything echoed, now our FIN
-        auto sent = send_all_some(s, std::string_view(buf.data(), *n), st, stopping);
-        if (!sent.ok()) return end_after_error(s, sent.error);
-    }
-    return s.close_gracefully(st.graceful);
-}
-
-close_report serve_discard(stream_socket& s, const serve_settings& st,
-                           const std::atomic<bool>& stopping) {
-    std::vector<char> buf(64 * 1024);
-    for (;;) {
-        auto n = recv_some(s, buf, st, stopping);
-        if (!n) {
-            if (n.error() == make_error_code(errc::aborted)) break;
-            return end_after_error(s, n.error());
-        }
-        if (*n == 0) break;
-    }
-    return s.close_gracefully(st.graceful);
-}
-
-close_report serve_reply(stream_socket& s, const serve_settings& st,
-                         const std::atomic<bool>& stopping) {
-    std::vector<char> buf(64 * 1024);
-    std::uint64_t got = 0;
-    for (;;) {
-        std::size_t want = buf.size();
-        if (st.read_bytes) {
-            if (got >= *st.read_bytes) break;
-            want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *st.read_bytes - got));
-        }
-        auto n = recv_some(s, std::span<char>(buf.data(), want), st, stopping);
-        if (!n) {
-            if (n.error() == make_error_code(errc::aborted)) return s.close_gracefully(st.graceful);
-            return end_after_error(s, n.error());
-        }
-        if (*n == 0) break;
-        got += *n;
-    }
-
-    std::vector<char> chunk(
-        static_cast<std::size_t>(std::min<std::uint64_t>(st.reply_bytes, 1 << 20)));
-    for (std::size_t i = 0; i < chunk.size(); ++i)
-        chunk[i] = reply_byte(i);
-    std::uint64_t sent = 0;
-    while (sent < st.reply_bytes) {
-        // Chunks are a multiple of 64 bytes long (or the whole reply), so the pattern continues.
-        const auto len =
-            static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), st.reply_bytes - sent));
-        auto r = send_all_some(s, std::string_view(chunk.data(), len), st, stopping);
-        if (!r.ok()) return end_after_error(s, r.error);
-        sent += len;
-    }
-
-    switch (st.close) {
-        case reply_close::naive:
-            return s.close();  // the bug, on purpose: unread bytes mean RST
-        case reply_close::abort:
-            return s.abort();
-        case reply_close::orderly:
-            break;
-    }
-    return s.close_gracefully(st.graceful);
-}
-
-}  // namespace
-
-close_report serve_connection(stream_socket s, const serve_settings& settings,
-                              const std::atomic<bool>& stopping) {
-    switch (settings.mode) {
-        case serve_mode::echo:
-            return serve_echo(s, settings, stopping);
-        case serve_mode::discard:
-            return serve_discard(s, settings, stopping);
-        case serve_mode::reply:
-            return serve_reply(s, settings, stopping);
-    }
-    return s.close();
-}
-
-namespace {
+enum class serve_mode { echo, discard, reply };
+enum class reply_close { orderly, naive, abort };
 
 struct serve_config {
     std::string mode;
@@ -184,116 +33,228 @@ struct serve_config {
     std::string drain_limit = "1M";
     std::string idle_timeout;
     std::uint64_t max_connections = 0;
+    unsigned threads = 0;
     bool dual_stack = false;
     report_options report;
 };
 
-// What the connection threads share with the accept loop. Held by shared_ptr so that a thread
-// finishing after the summary was printed still has it.
+// Byte i of every reply, so clients can check what they received: 63 letters then a newline.
+char reply_byte(std::uint64_t i) noexcept {
+    const auto col = i % 64;
+    return col == 63 ? '\n' : static_cast<char>('a' + static_cast<char>(col % 26));
+}
+
+// The reply body is written in blocks of this size (a multiple of 64, so the pattern continues
+// across blocks); the next block goes out when the previous one has left our buffer.
+constexpr std::size_t reply_block = 256U << 10;
+
+// What the loops share with the main thread. Callbacks run on several loop threads.
 struct serve_shared {
-    serve_settings settings;
+    serve_mode mode = serve_mode::echo;
+    std::uint64_t reply_bytes = 0;
+    std::optional<std::uint64_t> read_bytes;
+    reply_close close = reply_close::orderly;
+    close_options graceful;
+    std::uint64_t max_connections = 0;
     report_options report;
-    std::atomic<bool> stopping{false};
+    std::vector<char> block;  // the first reply_block bytes of the pattern (read-only)
+
     std::mutex mu;
-    std::condition_variable idle;
-    std::size_t active = 0;
-    std::size_t total = 0;
+    std::condition_variable changed;
+    std::uint64_t opened = 0;
+    std::uint64_t closed = 0;
     std::map<std::string, std::size_t> outcomes;  // how connections ended, for the summary
 };
+
+// One connection's progress, attached as its context.
+struct conn_state {
+    std::string label;
+    std::uint64_t request_bytes = 0;
+    std::uint64_t reply_sent = 0;
+    bool replying = false;
+    bool counted = true;  // false for connections refused beyond --max-connections
+};
+
+conn_state& state_of(connection& c) {
+    return *static_cast<conn_state*>(c.context().get());
+}
+
+// Ends a reply connection the way --close says, once the whole body is out of our buffer (a plain
+// close() or abort() would otherwise drop the rest of it before the kernel saw it).
+void finish_reply(connection& c, const serve_shared& sh) {
+    switch (sh.close) {
+        case reply_close::naive:
+            c.close();
+            return;  // the bug, on purpose: unread bytes mean RST
+        case reply_close::abort:
+            c.abort();
+            return;
+        case reply_close::orderly:
+            c.close_gracefully(sh.graceful);
+            return;
+    }
+}
+
+// Writes reply blocks while our buffer is empty; on_drained calls it again for the next block.
+void pump_reply(connection& c, const serve_shared& sh) {
+    conn_state& st = state_of(c);
+    while (st.reply_sent < sh.reply_bytes && c.buffered_bytes() == 0) {
+        const auto len = static_cast<std::size_t>(
+            std::min<std::uint64_t>(sh.block.size(), sh.reply_bytes - st.reply_sent));
+        if (!c.write(std::string_view(sh.block.data(), len))) return;  // ended; on_closed follows
+        st.reply_sent += len;
+    }
+    if (st.reply_sent == sh.reply_bytes && c.buffered_bytes() == 0) finish_reply(c, sh);
+}
+
+void start_reply(connection& c, const serve_shared& sh) {
+    conn_state& st = state_of(c);
+    if (st.replying) return;
+    st.replying = true;
+    // With --read, what the client sent beyond it stays unread in the kernel: exactly the
+    // condition under which a plain close() resets the connection.
+    if (sh.read_bytes) c.pause_reading();
+    pump_reply(c, sh);
+}
+
+connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared) {
+    serve_shared* sh = shared.get();  // the server is stopped before `shared` goes away
+    connection_callbacks cb;
+    cb.on_open = [sh](connection& c) {
+        auto st = std::make_shared<conn_state>();
+        st->label = c.peer_endpoint().to_string();
+        bool refuse = false;
+        {
+            std::lock_guard lock(sh->mu);
+            if (sh->max_connections != 0 && sh->opened >= sh->max_connections) {
+                refuse = true;
+                st->counted = false;
+            } else {
+                ++sh->opened;
+            }
+        }
+        c.set_context(std::move(st));
+        if (refuse) c.close_gracefully(sh->graceful);
+    };
+    cb.on_data = [sh](connection& c, std::span<const std::byte> data) {
+        switch (sh->mode) {
+            case serve_mode::echo:
+                (void)c.write(data);
+                return;
+            case serve_mode::discard:
+                return;
+            case serve_mode::reply: {
+                conn_state& st = state_of(c);
+                st.request_bytes += data.size();
+                if (sh->read_bytes && st.request_bytes >= *sh->read_bytes) start_reply(c, *sh);
+                return;
+            }
+        }
+    };
+    cb.on_peer_eof = [sh](connection& c) {
+        // The client is done sending; we may still owe it bytes.
+        if (sh->mode == serve_mode::reply) {
+            start_reply(c, *sh);
+        } else {
+            c.close_gracefully(sh->graceful);  // flushes the echo, then FIN
+        }
+    };
+    cb.on_drained = [sh](connection& c) {
+        if (sh->mode == serve_mode::reply && state_of(c).replying) pump_reply(c, *sh);
+    };
+    cb.on_closed = [sh](connection& c, const close_report& r) {
+        const conn_state* st = static_cast<const conn_state*>(c.context().get());
+        if (st != nullptr && !st->counted) return;
+        const std::string label = st != nullptr ? st->label : r.peer.to_string();
+        {
+            std::lock_guard lock(sh->mu);
+            print_report(sh->report, r, label);
+            if (sh->mode == serve_mode::discard) {
+                fmt::print(stderr, "discarded {} B from {}\n", r.bytes_received, label);
+            }
+            ++sh->outcomes[std::string(to_string(r.outcome))];
+            ++sh->closed;
+        }
+        sh->changed.notify_all();
+    };
+    return cb;
+}
 
 int run_serve(const serve_config& cfg) {
     ignore_sigpipe();
     install_stop_signals();
 
     auto shared = std::make_shared<serve_shared>();
-    shared->report = cfg.report;
-    serve_settings& st = shared->settings;
-    st.mode = cfg.mode == "echo"      ? serve_mode::echo
+    serve_shared& sh = *shared;
+    sh.report = cfg.report;
+    sh.mode = cfg.mode == "echo"      ? serve_mode::echo
               : cfg.mode == "discard" ? serve_mode::discard
                                       : serve_mode::reply;
-    st.reply_bytes = *parse_size(cfg.bytes);
-    if (!cfg.read_limit.empty()) st.read_bytes = parse_size(cfg.read_limit);
-    st.close = cfg.close_mode == "naive"   ? reply_close::naive
+    sh.reply_bytes = *parse_size(cfg.bytes);
+    if (!cfg.read_limit.empty()) sh.read_bytes = parse_size(cfg.read_limit);
+    sh.close = cfg.close_mode == "naive"   ? reply_close::naive
                : cfg.close_mode == "abort" ? reply_close::abort
                                            : reply_close::orderly;
-    st.graceful.timeout = *parse_duration(cfg.close_timeout);
-    st.graceful.drain_limit = *parse_size(cfg.drain_limit);
-    if (!cfg.idle_timeout.empty()) st.idle_timeout = parse_duration(cfg.idle_timeout);
+    sh.graceful.timeout = *parse_duration(cfg.close_timeout);
+    sh.graceful.drain_limit = *parse_size(cfg.drain_limit);
+    sh.max_connections = cfg.max_connections;
+    sh.block.resize(static_cast<std::size_t>(std::min<std::uint64_t>(sh.reply_bytes, reply_block)));
+    for (std::size_t i = 0; i < sh.block.size(); ++i)
+        sh.block[i] = reply_byte(i);
 
-    server_options so;
-    so.dual_stack = cfg.dual_stack;
-    so.replace_unix_socket_file = true;
-    auto l = orderly::listen(cfg.where, so);
+    listen_options lo;
+    lo.replace_unix_socket_file = true;
+    if (cfg.dual_stack) lo.v6_only = false;
+    auto l = orderly::listen(cfg.where, lo);
     if (!l) {
         print_error(l.error().message());
-        if (exit_code_for(l.error().code) == exit_usage) return exit_usage;
-        return l.error().code == make_error_code(errc::resolve) ? exit_unreachable : exit_failure;
+        const exit_code code = exit_code_for(l.error().code);
+        return code == exit_usage || code == exit_unreachable ? code : exit_failure;
     }
-    fmt::print(stderr, "listening on {}\n", l->local_endpoint().to_string());
+
+    server_options so;
+    so.threads = cfg.threads;
+    so.stop_drain_limit = sh.graceful.drain_limit;
+    if (!cfg.idle_timeout.empty()) so.connection.idle_timeout = *parse_duration(cfg.idle_timeout);
+    so.log = [](std::string_view line) { print_error(line); };
+
+    // The loop threads inherit a mask without SIGINT/SIGTERM, so the stop signal always reaches
+    // this thread, which turns it into a graceful stop.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigset_t old_mask;
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+    auto srv = server::start(std::move(*l), make_callbacks(shared), so);
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    if (!srv) {
+        print_error(srv.error().message());
+        return exit_failure;
+    }
+    fmt::print(stderr, "listening on {}\n", (*srv)->local_endpoint().to_string());
     std::fflush(stderr);
 
-    serve_shared& stats = *shared;
-    int code = exit_ok;
-    for (;;) {
-        if (stop_requested()) break;
-        if (cfg.max_connections != 0) {
-            std::lock_guard lock(stats.mu);
-            if (stats.total >= cfg.max_connections) break;
+    {
+        std::unique_lock lock(sh.mu);
+        while (!stop_requested() && !(sh.max_connections != 0 && sh.closed >= sh.max_connections)) {
+            // The signal handler cannot notify a condition variable: poll its flag.
+            sh.changed.wait_for(lock, std::chrono::milliseconds(50));
         }
-        auto s = l->accept(deadline::after(std::chrono::milliseconds(200)));
-        if (!s) {
-            if (s.error() == make_error_code(errc::timed_out)) continue;
-            const auto ec = s.error();
-            if (ec == std::errc::too_many_files_open ||
-                ec == std::errc::too_many_files_open_in_system) {
-                // Descriptor exhaustion: leave new clients waiting in the backlog until one of
-                // ours ends, rather than dropping them.
-                std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                continue;
-            }
-            print_error(fmt::format("accept: {}", ec.message()));
-            code = exit_failure;
-            break;
-        }
-        {
-            std::lock_guard lock(stats.mu);
-            ++stats.active;
-            ++stats.total;
-        }
-        auto peer = s->peer_endpoint();
-        std::string label = peer ? peer->to_string() : "?";
-        std::thread([sock = std::move(*s), label = std::move(label), shared]() mutable {
-            const close_report r =
-                serve_connection(std::move(sock), shared->settings, shared->stopping);
-            {
-                std::lock_guard lock(shared->mu);
-                print_report(shared->report, r, label);
-                if (shared->settings.mode == serve_mode::discard) {
-                    fmt::print(stderr, "discarded {} B from {}\n", r.bytes_received, label);
-                }
-                ++shared->outcomes[std::string(to_string(r.outcome))];
-                --shared->active;
-            }
-            shared->idle.notify_all();
-        }).detach();
     }
+    // Stop accepting; connections in progress flush what they owe, FIN, drain, close; the rest is
+    // aborted at the deadline (their reports say timed_out).
+    (void)(*srv)->stop_gracefully(deadline::after(sh.graceful.timeout));
+    srv->reset();
 
-    // No new connections. After SIGINT/SIGTERM the ones in progress are asked to wrap up (stop
-    // taking work, flush, close in order); after --max-connections they simply finish, unless a
-    // signal comes while we wait.
-    l->close();
-    std::unique_lock lock(stats.mu);
-    while (stats.active != 0) {
-        if (stop_requested()) stats.stopping.store(true);
-        stats.idle.wait_for(lock, std::chrono::milliseconds(100));
-    }
+    std::lock_guard lock(sh.mu);
     std::string summary;
-    for (const auto& [outcome, count] : stats.outcomes) {
+    for (const auto& [outcome, count] : sh.outcomes) {
         summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", outcome, count);
     }
-    fmt::print(stderr, "served {} connection{}{}{}\n", stats.total, stats.total == 1 ? "" : "s",
+    fmt::print(stderr, "served {} connection{}{}{}\n", sh.closed, sh.closed == 1 ? "" : "s",
                summary.empty() ? "" : ": ", summary);
-    return code;
+    return exit_ok;
 }
 
 }  // namespace
@@ -320,7 +281,9 @@ void add_serve_command(CLI::App& app, runner& run) {
         ->type_name("BYTES")
         ->check(check_size);
     sub->add_option("--read", cfg->read_limit,
-                    "reply: read only this many request bytes instead of reading until EOF,\n"
+                    "reply: stop reading the request once this many bytes arrived instead of\n"
+                    "  reading until EOF (reads come in chunks of up to 64 KiB, so a little more\n"
+                    "  may be taken); the rest stays unread in the kernel,\n"
                     "  e.g. --read 100 (with --close naive this reproduces the lost reply)")
         ->type_name("BYTES")
         ->check(check_size);
@@ -350,6 +313,9 @@ void add_serve_command(CLI::App& app, runner& run) {
     sub->add_option("--max-connections", cfg->max_connections,
                     "Stop (gracefully) after this many connections; 0 = never (default),\n"
                     "  e.g. --max-connections 1")
+        ->type_name("N");
+    sub->add_option("--threads", cfg->threads,
+                    "Event-loop threads; 0 = one per core (default), e.g. --threads 1")
         ->type_name("N");
     sub->add_flag(
         "--dual-stack", cfg->dual_stack,

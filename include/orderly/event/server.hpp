@@ -73,6 +73,11 @@ class server {
     static result<std::unique_ptr<server>, error_info> start(const endpoint& at,
                                                              connection_callbacks callbacks,
                                                              server_options opts = {});
+    // The same on a listener the caller made (e.g. with orderly::listen("host:port")); opts.listen
+    // is then unused. A Unix socket file stays where it is when the server ends.
+    static result<std::unique_ptr<server>, error_info> start(listener l,
+                                                             connection_callbacks callbacks,
+                                                             server_options opts = {});
     ~server();  // stop_now() if still running
     server(const server&) = delete;
     server& operator=(const server&) = delete;

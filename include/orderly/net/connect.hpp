@@ -15,13 +15,9 @@ namespace orderly {
 result<stream_socket, error_info> connect(std::string_view where,
                                           clock::duration timeout = std::chrono::seconds(30));
 
-struct server_options : listen_options {
-    // For "[::]:port" (or "::"): accept IPv4 clients too (IPV6_V6ONLY off).
-    bool dual_stack = false;
-};
-
 // Resolves (passively: "" or "*" as host means any address) and listens on the first address
-// that binds. "localhost:0" binds an ephemeral port on loopback.
-result<listener, error_info> listen(std::string_view where, const server_options& opts = {});
+// that binds. "localhost:0" binds an ephemeral port on loopback. For a dual-stack "[::]:port"
+// that takes IPv4 clients too, set opts.v6_only = false.
+result<listener, error_info> listen(std::string_view where, const listen_options& opts = {});
 
 }  // namespace orderly

@@ -46,8 +46,8 @@ TEST(connect_helper, malformed_and_unresolvable) {
 
 TEST(connect_helper, listen_dual_stack_accepts_ipv4_clients) {
     if (!test::ipv6_available()) GTEST_SKIP() << "IPv6 loopback is not available here";
-    server_options opts;
-    opts.dual_stack = true;
+    listen_options opts;
+    opts.v6_only = false;
     auto l = orderly::listen("[::]:0", opts);
     ASSERT_TRUE(l) << l.error().message();
     const auto port = l->local_endpoint().port();
