@@ -250,7 +250,12 @@ class child_server {
     child_server(rlim_t fd_limit, bool reserve_descriptor) {
         int to_child[2];
         int from_child[2];
-        if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0) return;
+        // Commands go over a socket so that sending to a child that died is an error (EPIPE with
+        // MSG_NOSIGNAL) rather than a SIGPIPE that kills the test runner.
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to_child) != 0 ||
+            ::pipe2(from_child, O_CLOEXEC) != 0) {
+            return;
+        }
         pid_ = ::fork();
         if (pid_ == 0) {
             ::close(to_child[1]);
@@ -282,7 +287,7 @@ class child_server {
     };
     bool ask(stats& out) {
         const char c = 'r';
-        if (::write(cmd_.get(), &c, 1) != 1) return false;
+        if (::send(cmd_.get(), &c, 1, MSG_NOSIGNAL) != 1) return false;
         pollfd p{reply_.get(), POLLIN, 0};
         if (::poll(&p, 1, 5000) != 1) return false;
         long long v[3];
@@ -294,7 +299,7 @@ class child_server {
     bool finish() {
         if (pid_ <= 0) return false;
         const char q = 'q';
-        (void)::write(cmd_.get(), &q, 1);
+        (void)::send(cmd_.get(), &q, 1, MSG_NOSIGNAL);
         int status = 0;
         const bool ok =
             ::waitpid(pid_, &status, 0) == pid_ && WIFEXITED(status) && WEXITSTATUS(status) == 0;
