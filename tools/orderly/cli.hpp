@@ -15,7 +15,8 @@
 
 namespace CLI {
 class App;
-}
+class Option;
+}  // namespace CLI
 
 namespace orderly::cli {
 
@@ -52,6 +53,15 @@ void ignore_sigpipe();
 
 // What connect and listen do when stdin ends.
 enum class stdin_eof_action { half_close, close, keep };
+// "half-close", "close", "keep" (already validated by the option's check).
+stdin_eof_action parse_stdin_eof_action(std::string_view text);
+
+// A DURATION option ("250ms", "2s"); a bad value is a usage error naming the option.
+CLI::Option* add_duration_option(CLI::App& sub, const std::string& name, std::string& into,
+                                 const std::string& help);
+// --on-stdin-eof, --idle-timeout and --close-timeout, as connect and listen share them.
+void add_exchange_options(CLI::App& sub, std::string& on_stdin_eof, std::string& idle_timeout,
+                          std::string& close_timeout);
 
 struct pump_options {
     stdin_eof_action on_stdin_eof = stdin_eof_action::half_close;

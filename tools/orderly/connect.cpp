@@ -21,17 +21,11 @@ struct connect_config {
     bool verbose = false;
 };
 
-stdin_eof_action to_action(const std::string& s) {
-    if (s == "close") return stdin_eof_action::close;
-    if (s == "keep") return stdin_eof_action::keep;
-    return stdin_eof_action::half_close;
-}
-
 int run_connect(const connect_config& cfg) {
     ignore_sigpipe();
     install_stop_signals();
     pump_options po;
-    po.on_stdin_eof = to_action(cfg.on_stdin_eof);
+    po.on_stdin_eof = parse_stdin_eof_action(cfg.on_stdin_eof);
     if (!cfg.idle_timeout.empty()) po.idle_timeout = parse_duration(cfg.idle_timeout);
     if (!cfg.deadline_text.empty()) po.until = deadline::after(*parse_duration(cfg.deadline_text));
     po.close_timeout = *parse_duration(cfg.close_timeout);
@@ -69,32 +63,12 @@ void add_connect_command(CLI::App& app, runner& run) {
                     "  e.g. orderly connect example.org:80, orderly connect [::1]:8080")
         ->type_name("ADDRESS")
         ->required();
-    sub->add_option("--on-stdin-eof", cfg->on_stdin_eof,
-                    "What to do when stdin ends:\n"
-                    "  half-close (default) send FIN, keep reading until the peer's EOF\n"
-                    "  close      close at once (a reply still on its way may be lost)\n"
-                    "  keep       send no FIN; read until the peer's EOF, then close\n"
-                    "  e.g. --on-stdin-eof keep")
-        ->check(CLI::IsMember({"half-close", "close", "keep"}));
-    sub->add_option("--timeout", cfg->timeout,
-                    "Give up connecting after this long (default 30s), e.g. --timeout 500ms")
-        ->type_name("DURATION")
-        ->check(check_duration);
-    sub->add_option("--idle-timeout", cfg->idle_timeout,
-                    "Give up (exit 5) when nothing moves in either direction for this long,\n"
-                    "  e.g. --idle-timeout 10s")
-        ->type_name("DURATION")
-        ->check(check_duration);
-    sub->add_option("--deadline", cfg->deadline_text,
-                    "Bound the whole exchange, connect included (exit 5 when it passes),\n"
-                    "  e.g. --deadline 1m")
-        ->type_name("DURATION")
-        ->check(check_duration);
-    sub->add_option("--close-timeout", cfg->close_timeout,
-                    "How long the final orderly close waits for the peer's FIN (default 5s),\n"
-                    "  e.g. --close-timeout 2s")
-        ->type_name("DURATION")
-        ->check(check_duration);
+    add_exchange_options(*sub, cfg->on_stdin_eof, cfg->idle_timeout, cfg->close_timeout);
+    add_duration_option(*sub, "--timeout", cfg->timeout,
+                        "Give up connecting after this long (default 30s), e.g. --timeout 500ms");
+    add_duration_option(*sub, "--deadline", cfg->deadline_text,
+                        "Bound the whole exchange, connect included (exit 5 when it passes),\n"
+                        "  e.g. --deadline 1m");
     sub->add_flag("--report", cfg->report.report,
                   "Print how the connection ended (the close report) to stderr,\n"
                   "  e.g. orderly connect --report localhost:7");

@@ -22,12 +22,6 @@ struct listen_config {
     bool dual_stack = false;
 };
 
-stdin_eof_action to_action(const std::string& s) {
-    if (s == "close") return stdin_eof_action::close;
-    if (s == "keep") return stdin_eof_action::keep;
-    return stdin_eof_action::half_close;
-}
-
 int run_listen(const listen_config& cfg) {
     ignore_sigpipe();
     install_stop_signals();
@@ -69,7 +63,7 @@ int run_listen(const listen_config& cfg) {
         if (cfg.verbose) fmt::print(stderr, "accepted {}\n", label);
 
         pump_options po;
-        po.on_stdin_eof = to_action(cfg.on_stdin_eof);
+        po.on_stdin_eof = parse_stdin_eof_action(cfg.on_stdin_eof);
         if (!cfg.idle_timeout.empty()) po.idle_timeout = parse_duration(cfg.idle_timeout);
         po.close_timeout = *parse_duration(cfg.close_timeout);
         // Once stdin has ended, later connections (--keep) get our FIN at once.
@@ -97,24 +91,10 @@ void add_listen_command(CLI::App& app, runner& run) {
     sub->add_flag("-k,--keep", cfg->keep,
                   "Accept connections one after another until SIGINT/SIGTERM\n"
                   "  (stdin goes to the first; later ones get our FIN at once), e.g. --keep");
-    sub->add_option(
-           "--on-stdin-eof", cfg->on_stdin_eof,
-           "half-close (default), close or keep; as for connect, e.g. --on-stdin-eof close")
-        ->check(CLI::IsMember({"half-close", "close", "keep"}));
-    sub->add_option("--accept-timeout", cfg->accept_timeout,
-                    "Exit 5 when no connection arrives within this long, e.g. --accept-timeout 30s")
-        ->type_name("DURATION")
-        ->check(check_duration);
-    sub->add_option("--idle-timeout", cfg->idle_timeout,
-                    "Give up on a connection (exit 5) when nothing moves for this long,\n"
-                    "  e.g. --idle-timeout 10s")
-        ->type_name("DURATION")
-        ->check(check_duration);
-    sub->add_option("--close-timeout", cfg->close_timeout,
-                    "How long the final orderly close waits for the peer's FIN (default 5s),\n"
-                    "  e.g. --close-timeout 2s")
-        ->type_name("DURATION")
-        ->check(check_duration);
+    add_exchange_options(*sub, cfg->on_stdin_eof, cfg->idle_timeout, cfg->close_timeout);
+    add_duration_option(
+        *sub, "--accept-timeout", cfg->accept_timeout,
+        "Exit 5 when no connection arrives within this long, e.g. --accept-timeout 30s");
     sub->add_flag("--dual-stack", cfg->dual_stack,
                   "On [::]:PORT, accept IPv4 clients too, e.g. orderly listen --dual-stack [::]:0");
     sub->add_flag("--report", cfg->report.report,

@@ -295,21 +295,17 @@ void add_serve_command(CLI::App& app, runner& run) {
                     "  abort   SO_LINGER{1,0}: RST at once\n"
                     "  e.g. --close naive")
         ->check(CLI::IsMember({"orderly", "naive", "abort"}));
-    sub->add_option("--close-timeout", cfg->close_timeout,
-                    "How long an orderly close (and a graceful stop) waits for the peer's EOF\n"
-                    "  (default 5s), e.g. --close-timeout 2s")
-        ->type_name("DURATION")
-        ->check(check_duration);
+    add_duration_option(*sub, "--close-timeout", cfg->close_timeout,
+                        "How long an orderly close (and a graceful stop) waits for the peer's EOF\n"
+                        "  (default 5s), e.g. --close-timeout 2s");
     sub->add_option("--drain-limit", cfg->drain_limit,
                     "How much an orderly close reads and discards before it gives up and aborts\n"
                     "  (default 1M), e.g. --drain-limit 64K")
         ->type_name("BYTES")
         ->check(check_size);
-    sub->add_option(
-           "--idle-timeout", cfg->idle_timeout,
-           "Abort a connection when nothing arrives for this long, e.g. --idle-timeout 30s")
-        ->type_name("DURATION")
-        ->check(check_duration);
+    add_duration_option(
+        *sub, "--idle-timeout", cfg->idle_timeout,
+        "Abort a connection when nothing arrives for this long, e.g. --idle-timeout 30s");
     sub->add_option("--max-connections", cfg->max_connections,
                     "Stop (gracefully) after this many connections; 0 = never (default),\n"
                     "  e.g. --max-connections 1")

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <charconv>
 #include <csignal>
@@ -120,6 +121,34 @@ std::string check_duration(const std::string& text) {
 std::string check_size(const std::string& text) {
     if (parse_size(text)) return {};
     return "'" + text + "' is not a byte count (examples: 100, 64K, 1M)";
+}
+
+stdin_eof_action parse_stdin_eof_action(std::string_view text) {
+    if (text == "close") return stdin_eof_action::close;
+    if (text == "keep") return stdin_eof_action::keep;
+    return stdin_eof_action::half_close;
+}
+
+CLI::Option* add_duration_option(CLI::App& sub, const std::string& name, std::string& into,
+                                 const std::string& help) {
+    return sub.add_option(name, into, help)->type_name("DURATION")->check(check_duration);
+}
+
+void add_exchange_options(CLI::App& sub, std::string& on_stdin_eof, std::string& idle_timeout,
+                          std::string& close_timeout) {
+    sub.add_option("--on-stdin-eof", on_stdin_eof,
+                   "What to do when stdin ends:\n"
+                   "  half-close (default) send FIN, keep reading until the peer's EOF\n"
+                   "  close      close at once (a reply still on its way may be lost)\n"
+                   "  keep       send no FIN; read until the peer's EOF, then close\n"
+                   "  e.g. --on-stdin-eof keep")
+        ->check(CLI::IsMember({"half-close", "close", "keep"}));
+    add_duration_option(sub, "--idle-timeout", idle_timeout,
+                        "Give up (exit 5) when nothing moves in either direction for this long,\n"
+                        "  e.g. --idle-timeout 10s");
+    add_duration_option(sub, "--close-timeout", close_timeout,
+                        "How long the final orderly close waits for the peer's FIN (default 5s),\n"
+                        "  e.g. --close-timeout 2s");
 }
 
 void print_report(const report_options& opts, const close_report& r, std::string_view label) {
