@@ -15,7 +15,7 @@ namespace orderly {
 
 namespace {
 
-constexpr std::size_t read_buffer_size = 64 * 1024;
+constexpr std::size_t read_buffer_size = std::size_t{64} * 1024;
 constexpr int max_events = 256;
 
 // Min-heap on (when, sequence) with the std heap algorithms, which build max-heaps.

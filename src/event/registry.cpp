@@ -49,10 +49,11 @@ void connection_registry::add(connection* c) noexcept {
 }
 
 void connection_registry::remove(connection* c) noexcept {
-    if (c->reg_prev_ != nullptr)
+    if (c->reg_prev_ != nullptr) {
         c->reg_prev_->reg_next_ = c->reg_next_;
-    else
+    } else {
         head_ = c->reg_next_;
+    }
     if (c->reg_next_ != nullptr) c->reg_next_->reg_prev_ = c->reg_prev_;
     counts_[static_cast<std::size_t>(c->state())].fetch_sub(1, std::memory_order_relaxed);
     c->reg_prev_ = c;  // marks "not registered" for refresh_state

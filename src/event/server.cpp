@@ -24,11 +24,11 @@ constexpr int accepts_per_event = 64;  // then let the loop serve its connection
 std::string format_bytes(std::uint64_t b) {
     char buf[32];
     if (b >= (1U << 20)) {
-        std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1U << 20));
+        (void)std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1U << 20));
     } else if (b >= 1024) {
-        std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(b) / 1024);
+        (void)std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(b) / 1024);
     } else {
-        std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+        (void)std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
     }
     return buf;
 }
@@ -161,7 +161,7 @@ struct worker final : io_handler {
                         return;
                     default:
                         // Unknown: never spin on it; back off like for exhaustion.
-                        srv->log(std::string("accept: ") + std::strerror(err));
+                        srv->log(std::string("accept: ") + errno_code(err).message());
                         pause();
                         return;
                 }
@@ -192,13 +192,13 @@ struct worker final : io_handler {
             if (fd >= 0) ::close(fd);
             reserve.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
             if (!srv->starving.exchange(true)) {
-                srv->log(std::string("accept: ") + std::strerror(err) +
+                srv->log(std::string("accept: ") + errno_code(err).message() +
                          "; refusing new clients with the reserve descriptor");
             }
             if (reserve) return;
         }
         if (!srv->starving.exchange(true)) {
-            srv->log(std::string("accept: ") + std::strerror(err) +
+            srv->log(std::string("accept: ") + errno_code(err).message() +
                      "; paused accepting until a descriptor is released (clients wait in the "
                      "backlog)");
         }
@@ -250,10 +250,11 @@ struct worker final : io_handler {
         if (!abort_all) accept_some();
         const auto left = time_left(until);
         reg.for_each([&](connection& c) {
-            if (abort_all)
+            if (abort_all) {
                 c.abort();
-            else
+            } else {
                 c.close_gracefully(left, srv->opts.stop_drain_limit);
+            }
         });
     }
 
