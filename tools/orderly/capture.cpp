@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "orderly/core/errc.hpp"
+
 namespace orderly::cli {
 
 std::string flags_to_string(std::uint8_t flags) {
@@ -36,7 +38,7 @@ bool packet_capture::open(std::string& why) {
         why = std::string(
                   "capturing needs an AF_PACKET socket, which needs CAP_NET_RAW (run as "
                   "root): ") +
-              std::strerror(err);
+              orderly::errno_code(err).message();
         return false;
     }
     unique_fd owned(fd);
@@ -50,7 +52,8 @@ bool packet_capture::open(std::string& why) {
     sll.sll_protocol = htons(ETH_P_ALL);
     sll.sll_ifindex = static_cast<int>(index);
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&sll), sizeof sll) != 0) {
-        why = std::string("binding the capture socket to lo failed: ") + std::strerror(errno);
+        why = std::string("binding the capture socket to lo failed: ") +
+              orderly::errno_code(errno).message();
         return false;
     }
     // Other programs use lo too; room for a scenario's traffic even when they are busy. FORCE

@@ -232,10 +232,11 @@ std::vector<lab_event> merge_runs(std::vector<lab_event> in) {
         run.to_server = up >= down;
         run.flags = "data";
         run.side = run.to_server ? "client" : "server";
-        if (up > 0 && down > 0)
+        if (up > 0 && down > 0) {
             run.call = "client <-> server";
-        else
+        } else {
             run.call = run.to_server ? "client -> server" : "server -> client";
+        }
         run.result = fmt::format("{} segments (data and ACKs), {} B", count, up + down);
         if (up > 0 && down > 0) run.result += fmt::format(" ({} B up, {} B down)", up, down);
         out.push_back(std::move(run));
@@ -275,7 +276,7 @@ void print_text(const lab_scenario& sc, const std::vector<lab_event>& events,
     fmt::print("segments: {}\n", capture_note);
     fmt::print("=> {}{}\n\n", outcome.verdict,
                outcome.showed_lesson ? "" : " [the expected effect did not show this time]");
-    std::fflush(stdout);
+    (void)std::fflush(stdout);
 }
 
 void print_json(const lab_scenario& sc, const std::vector<lab_event>& events,
@@ -294,7 +295,7 @@ void print_json(const lab_scenario& sc, const std::vector<lab_event>& events,
         "\"captured\":{},\"capture_note\":\"{}\"}}\n",
         sc.name, outcome.showed_lesson, json_escape(outcome.verdict), captured,
         json_escape(capture_note));
-    std::fflush(stdout);
+    (void)std::fflush(stdout);
 }
 
 int run_lab(const lab_config& cfg) {
@@ -381,10 +382,11 @@ int run_lab(const lab_config& cfg) {
                          [](const lab_event& a, const lab_event& b) { return a.t_ms < b.t_ms; });
         events = merge_runs(std::move(events));
 
-        if (cfg.json)
+        if (cfg.json) {
             print_json(*sc, events, outcome, capture_note, cap.is_open());
-        else
+        } else {
             print_text(*sc, events, outcome, capture_note);
+        }
 
         if (!cfg.svg_dir.empty()) {
             ladder lad{sc->name, sc->title, outcome.verdict, cap.is_open() ? "" : capture_note,

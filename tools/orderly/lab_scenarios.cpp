@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 
 constexpr std::size_t request_size = 3000;
 constexpr std::size_t request_read = 1000;
-constexpr std::size_t reply_size = 256 * 1024;
+constexpr std::size_t reply_size = std::size_t{256} * 1024;
 
 std::string error_text(const std::error_code& ec) {
     if (ec == make_error_code(errc::peer_reset)) return "error: reset by peer (ECONNRESET/EPIPE)";
@@ -68,7 +68,7 @@ struct lab_pair {
     std::string server_side = "server";
 };
 
-lab_pair open_pair(lab_recorder& rec, listener& l, std::string suffix = {}) {
+lab_pair open_pair(lab_recorder& rec, listener& l, const std::string& suffix = {}) {
     lab_pair p;
     p.client_side += suffix;
     p.server_side += suffix;
@@ -94,19 +94,21 @@ lab_pair open_pair(lab_recorder& rec, listener& l, std::string suffix = {}) {
 // the kernel's connection table, which still knows sockets without descriptors.
 close_report record_close(lab_recorder& rec, lab_pair& p, bool client, const char* how) {
     stream_socket& s = client ? p.client : p.server;
-    if (client)
+    if (client) {
         rec.set_client_fd(p.conn, -1);
-    else
+    } else {
         rec.set_server_fd(p.conn, -1);
+    }
     const double t = rec.now_ms();
     close_report r;
     const std::string_view what(how);
-    if (what == "abort")
+    if (what == "abort") {
         r = s.abort();
-    else if (what == "close_gracefully")
+    } else if (what == "close_gracefully") {
         r = s.close_gracefully();
-    else
+    } else {
         r = s.close();
+    }
     std::string text = describe(r);
     // Rows are placed at the time a call started; a call that blocked says for how long.
     const double took = rec.now_ms() - t;

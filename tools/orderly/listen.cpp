@@ -35,7 +35,7 @@ int run_listen(const listen_config& cfg) {
         return l.error().code == make_error_code(errc::resolve) ? exit_unreachable : exit_failure;
     }
     fmt::print(stderr, "listening on {}\n", l->local_endpoint().to_string());
-    std::fflush(stderr);
+    (void)std::fflush(stderr);
 
     deadline accept_until = deadline::never();
     if (!cfg.accept_timeout.empty())

@@ -18,9 +18,7 @@ void open_standard_descriptors() {
     }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
     using namespace orderly::cli;
     open_standard_descriptors();
     CLI::App app{
@@ -65,4 +63,18 @@ int main(int argc, char** argv) {
         print_error(e.what());
         return exit_failure;
     }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Building the option tables allocates; an exception there is a bug, reported, not a crash.
+    try {
+        return run_main(argc, argv);
+    } catch (const std::exception& e) {
+        orderly::cli::print_error(e.what());
+    } catch (...) {
+        orderly::cli::print_error("unexpected exception");
+    }
+    return orderly::cli::exit_failure;
 }

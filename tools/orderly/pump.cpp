@@ -49,7 +49,7 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
     bool fin_sent = false;
     std::vector<char> pending;  // read from stdin, not yet accepted by the socket
     std::size_t pending_off = 0;
-    std::vector<char> buf(64 * 1024);
+    std::vector<char> buf(std::size_t{64} * 1024);
     auto last_activity = clock::now();
 
     // `local` failures (stdin, stdout, poll) are ours, not the peer's: exit 1 whatever errno says

@@ -233,7 +233,7 @@ int run_serve(const serve_config& cfg) {
         return exit_failure;
     }
     fmt::print(stderr, "listening on {}\n", (*srv)->local_endpoint().to_string());
-    std::fflush(stderr);
+    (void)std::fflush(stderr);
 
     {
         std::unique_lock lock(sh.mu);

@@ -75,18 +75,19 @@ std::optional<clock::duration> parse_duration(std::string_view text) {
     std::string_view unit;
     if (!split_number(text, n, unit)) return std::nullopt;
     double seconds = 0;
-    if (unit.empty() || unit == "s")
+    if (unit.empty() || unit == "s") {
         seconds = n;
-    else if (unit == "ms")
+    } else if (unit == "ms") {
         seconds = n / 1000.0;
-    else if (unit == "us")
+    } else if (unit == "us") {
         seconds = n / 1e6;
-    else if (unit == "m" || unit == "min")
+    } else if (unit == "m" || unit == "min") {
         seconds = n * 60.0;
-    else if (unit == "h")
+    } else if (unit == "h") {
         seconds = n * 3600.0;
-    else
+    } else {
         return std::nullopt;
+    }
     if (seconds > 1e7) return std::nullopt;  // beyond any sensible timeout; avoids overflow
     return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
 }
@@ -99,16 +100,17 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
     if (ec != std::errc() || ptr == first) return std::nullopt;
     const std::string_view unit(ptr, static_cast<std::size_t>(last - ptr));
     std::uint64_t mult = 1;
-    if (unit.empty() || unit == "B")
+    if (unit.empty() || unit == "B") {
         mult = 1;
-    else if (unit == "K" || unit == "k" || unit == "KiB")
+    } else if (unit == "K" || unit == "k" || unit == "KiB") {
         mult = 1ULL << 10;
-    else if (unit == "M" || unit == "MiB")
+    } else if (unit == "M" || unit == "MiB") {
         mult = 1ULL << 20;
-    else if (unit == "G" || unit == "GiB")
+    } else if (unit == "G" || unit == "GiB") {
         mult = 1ULL << 30;
-    else
+    } else {
         return std::nullopt;
+    }
     if (n > (UINT64_MAX / mult)) return std::nullopt;
     return n * mult;
 }
@@ -155,17 +157,18 @@ void print_report(const report_options& opts, const close_report& r, std::string
     if (opts.json) {
         fmt::print(stderr, "{}\n", r.to_json());
     } else if (opts.report) {
-        if (label.empty())
+        if (label.empty()) {
             fmt::print(stderr, "close report: {}\n", r.to_string());
-        else
+        } else {
             fmt::print(stderr, "close report {}: {}\n", label, r.to_string());
+        }
     }
-    std::fflush(stderr);
+    (void)std::fflush(stderr);
 }
 
 void print_error(std::string_view message) {
     fmt::print(stderr, "orderly: {}\n", message);
-    std::fflush(stderr);
+    (void)std::fflush(stderr);
 }
 
 namespace {
@@ -189,7 +192,7 @@ bool stop_requested() noexcept {
 }
 
 void ignore_sigpipe() {
-    std::signal(SIGPIPE, SIG_IGN);
+    (void)std::signal(SIGPIPE, SIG_IGN);
 }
 
 }  // namespace orderly::cli
