@@ -90,8 +90,14 @@ result<listener, error_info> listener::listen(const endpoint& at, const listen_o
 result<stream_socket> listener::accept(deadline until) {
     if (!fd_.valid()) return fail(make_error_code(errc::not_open));
     for (;;) {
-        const int fd = ::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) return stream_socket(unique_fd(fd));
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        const int fd = ::accept4(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            auto peer = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+            return peer ? stream_socket(unique_fd(fd), *peer) : stream_socket(unique_fd(fd));
+        }
         const int err = errno;
         // A client that gave up while queued is not our error; neither is an interrupted call.
         if (err == EINTR || err == ECONNABORTED) continue;

@@ -57,8 +57,14 @@ stream_socket::stream_socket(unique_fd fd) noexcept : fd_(std::move(fd)) {
     if (fd_.valid()) make_nonblocking(fd_.get());
 }
 
+stream_socket::stream_socket(unique_fd fd, const endpoint& peer) noexcept
+    : stream_socket(std::move(fd)) {
+    peer_ = peer;
+}
+
 stream_socket::stream_socket(stream_socket&& o) noexcept
     : fd_(std::move(o.fd_)),
+      peer_(o.peer_),
       opened_(o.opened_),
       bytes_sent_(o.bytes_sent_),
       bytes_received_(o.bytes_received_),
@@ -73,6 +79,7 @@ stream_socket& stream_socket::operator=(stream_socket&& o) noexcept {
     if (this != &o) {
         end_by_policy();  // the socket being replaced ends the way its own policy says
         fd_ = std::move(o.fd_);
+        peer_ = o.peer_;
         opened_ = o.opened_;
         bytes_sent_ = o.bytes_sent_;
         bytes_received_ = o.bytes_received_;
@@ -120,7 +127,7 @@ result<stream_socket> stream_socket::connect(const endpoint& to, clock::duration
         if (!err) return fail(err.error());
         if (*err != 0) return fail(errno_code(*err));
     }
-    return stream_socket(std::move(fd));
+    return stream_socket(std::move(fd), to);
 }
 
 result<std::pair<stream_socket, stream_socket>> stream_socket::pair() {
@@ -284,7 +291,9 @@ result<endpoint> stream_socket::peer_endpoint() const noexcept {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (::getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-        return fail(errno_code(errno));
+        const int err = errno;
+        if (peer_.family() != address_family::none) return peer_;
+        return fail(errno_code(err));
     }
     return endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
 }

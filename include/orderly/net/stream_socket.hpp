@@ -50,8 +50,11 @@ struct transfer_result {
 class stream_socket {
   public:
     stream_socket() noexcept = default;  // not open
-    // Adopts a connected stream socket (made non-blocking here). `peer` may be left empty.
+    // Adopts a connected stream socket (made non-blocking here).
     explicit stream_socket(unique_fd fd) noexcept;
+    // The same, remembering the peer's address so that peer_endpoint() and the close report
+    // still name it after the connection is gone (getpeername fails with ENOTCONN then).
+    stream_socket(unique_fd fd, const endpoint& peer) noexcept;
     stream_socket(stream_socket&&) noexcept;
     stream_socket& operator=(stream_socket&&) noexcept;
     stream_socket(const stream_socket&) = delete;
@@ -111,6 +114,8 @@ class stream_socket {
     [[nodiscard]] std::uint64_t bytes_received() const noexcept { return bytes_received_; }
 
     result<endpoint> local_endpoint() const noexcept;
+    // The connected peer; after a reset, the address known from connect()/accept(). Errors:
+    // errc::not_open, ENOTCONN when the connection is gone and the peer was never known.
     result<endpoint> peer_endpoint() const noexcept;
     // TCP_INFO + queue sizes (EOPNOTSUPP on Unix sockets).
     result<tcp_info_snapshot> tcp_info() const noexcept;
@@ -136,6 +141,7 @@ class stream_socket {
     std::error_code peek_past_limit(deadline until) noexcept;
 
     unique_fd fd_;
+    endpoint peer_;  // as known from connect()/accept(); family none when not known
     clock::time_point opened_ = clock::now();
     std::uint64_t bytes_sent_ = 0;
     std::uint64_t bytes_received_ = 0;

@@ -191,6 +191,17 @@ TEST(stream_socket, close_with_unread_data_reports_discard_and_peer_sees_reset) 
     EXPECT_EQ(n.error(), errc::peer_reset);
 }
 
+TEST(stream_socket, report_names_the_peer_even_after_a_reset) {
+    auto p = make_pair();
+    const endpoint server_at = *p.client.peer_endpoint();
+    (void)p.server.abort();
+    char b[8];
+    ASSERT_FALSE(p.client.recv(std::span<char>(b), deadline::after(5s)));  // the reset
+    auto r = p.client.close();
+    EXPECT_EQ(r.outcome, close_outcome::peer_reset);
+    EXPECT_EQ(r.peer, server_at) << r.to_string();
+}
+
 TEST(stream_socket, abort_sends_rst) {
     auto p = make_pair();
     auto r = p.server.abort();
