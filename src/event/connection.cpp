@@ -27,16 +27,6 @@ constexpr int max_reads_per_event = 8;
 // beyond it, give it back.
 constexpr std::size_t keep_capacity = 256U << 10;
 
-endpoint endpoint_of(int fd, bool peer) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    const int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                        : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    if (rc != 0) return {};
-    auto ep = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-    return ep ? *ep : endpoint{};
-}
-
 }  // namespace
 
 std::string_view to_string(connection_state s) noexcept {
@@ -84,8 +74,8 @@ result<connection_ptr> connection::adopt(loop& lp, unique_fd fd,
     if (!callbacks) callbacks = std::make_shared<const connection_callbacks>();
     auto c = std::make_shared<connection>(private_tag{}, lp, std::move(fd), std::move(callbacks),
                                           opts, registry);
-    c->peer_ = peer != nullptr ? *peer : endpoint_of(c->fd_.get(), true);
-    c->local_ = endpoint_of(c->fd_.get(), false);
+    c->peer_ = peer != nullptr ? *peer : peer_endpoint_of(c->fd_.get()).value_or(endpoint{});
+    c->local_ = local_endpoint_of(c->fd_.get()).value_or(endpoint{});
     if (opts.nodelay && c->local_.is_ip()) (void)set_nodelay(c->fd_.get(), true);
     if (auto r = lp.watch(c->fd_.get(), EPOLLIN, c.get()); !r) return fail(r.error());
     c->interest_ = EPOLLIN;

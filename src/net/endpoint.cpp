@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstring>
 
@@ -502,6 +504,25 @@ result<host_port, error_info> split_host_port(std::string_view text) {
     auto parts = split_shape(text);
     if (!parts) return failure{parts.error()};
     return host_port{std::string(parts->host), std::string(parts->port)};
+}
+
+namespace {
+
+template <class Call>
+result<endpoint> socket_address(int fd, Call call) noexcept {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (call(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return fail(errno_code(errno));
+    return endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+}  // namespace
+
+result<endpoint> local_endpoint_of(int fd) noexcept {
+    return socket_address(fd, ::getsockname);
+}
+result<endpoint> peer_endpoint_of(int fd) noexcept {
+    return socket_address(fd, ::getpeername);
 }
 
 }  // namespace orderly

@@ -76,13 +76,7 @@ result<listener, error_info> listener::listen(const endpoint& at, const listen_o
     l.fd_ = std::move(fd);
     if (::listen(l.fd_.get(), opts.backlog) != 0) return fail_at("listen", at, errno);
     if (at.is_ip()) {
-        sockaddr_storage ss{};
-        socklen_t len = sizeof ss;
-        if (::getsockname(l.fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-            if (auto ep = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len)) {
-                l.local_ = *ep;
-            }
-        }
+        if (auto ep = local_endpoint_of(l.fd_.get())) l.local_ = *ep;  // the port 0 picked
     }
     return l;
 }

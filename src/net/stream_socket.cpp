@@ -278,24 +278,14 @@ result<void> stream_socket::shutdown(shut how) {
 
 result<endpoint> stream_socket::local_endpoint() const noexcept {
     if (!fd_.valid()) return fail(make_error_code(errc::not_open));
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-        return fail(errno_code(errno));
-    }
-    return endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    return local_endpoint_of(fd_.get());
 }
 
 result<endpoint> stream_socket::peer_endpoint() const noexcept {
     if (!fd_.valid()) return fail(make_error_code(errc::not_open));
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (::getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-        const int err = errno;
-        if (peer_.family() != address_family::none) return peer_;
-        return fail(errno_code(err));
-    }
-    return endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    auto ep = peer_endpoint_of(fd_.get());
+    if (!ep && peer_.family() != address_family::none) return peer_;
+    return ep;
 }
 
 result<tcp_info_snapshot> stream_socket::tcp_info() const noexcept {

@@ -68,6 +68,11 @@ class endpoint {
     address_family family_ = address_family::none;
 };
 
+// The address a socket is bound to (getsockname) and the one it is connected to (getpeername).
+// Errors: the errno of the call (ENOTCONN for a peer that is gone, EBADF, ENOTSOCK).
+result<endpoint> local_endpoint_of(int fd) noexcept;
+result<endpoint> peer_endpoint_of(int fd) noexcept;
+
 // Splits "host:port", "[v6host]:port" into host and port text without validating either
 // (errc::address_parse when the shape is wrong: no colon, unbalanced brackets, empty port).
 struct host_port {

@@ -379,5 +379,21 @@ TEST(from_sockaddr, unix_path_bound_by_kernel) {
     ::rmdir(dir_template);
 }
 
+TEST(endpoint_of_socket, local_bound_and_peer_not_connected) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    const endpoint any = endpoint::ipv4_loopback(0);
+    ASSERT_EQ(::bind(fd, any.data(), any.size()), 0);
+    auto local = local_endpoint_of(fd);
+    ASSERT_TRUE(local.has_value());
+    EXPECT_EQ(local->host(), "127.0.0.1");
+    EXPECT_NE(local->port(), 0);
+    auto peer = peer_endpoint_of(fd);
+    ASSERT_FALSE(peer.has_value());
+    EXPECT_EQ(peer.error(), std::errc::not_connected);
+    ::close(fd);
+    EXPECT_EQ(local_endpoint_of(fd).error(), std::errc::bad_file_descriptor);
+}
+
 }  // namespace
 }  // namespace orderly
