@@ -114,6 +114,18 @@ void connection::update_interest() {
     if (!fd_) return;
     const std::uint32_t want =
         (wants_read() ? EPOLLIN : 0U) | (out_head_ < out_.size() ? EPOLLOUT : 0U);
+    if (parked_) {
+        // Unwatched since an EPOLLHUP that came while reading was paused: come back only when
+        // there is something to do, or epoll would report the hang-up again at once.
+        if (want == 0) return;
+        if (auto r = loop_->watch(fd_.get(), want, this); !r) {
+            finish(close_outcome::error, method_, r.error(), true);
+            return;
+        }
+        parked_ = false;
+        interest_ = want;
+        return;
+    }
     if (want == interest_) return;  // the common case: no syscall
     if (auto r = loop_->rewatch(fd_.get(), want, this); !r) {
         finish(close_outcome::error, close_method::close, r.error(), true);
@@ -158,12 +170,22 @@ void connection::on_io(std::uint32_t events) {
         }
     }
     if ((events & EPOLLHUP) != 0) {
+        if (!peer_eof_ && !wants_read() && out_head_ == out_.size()) {
+            // Reading is paused (before this event or by on_data just now) and the peer's data
+            // and FIN may still wait in the socket: they belong to the application, so this is
+            // not a reset. epoll reports EPOLLHUP whatever we watch, so stop watching until
+            // reading resumes (or close_gracefully() wants the drain) instead of spinning.
+            loop_->unwatch(fd_.get());
+            parked_ = true;
+            interest_ = 0;
+            return;
+        }
         // Both directions are down in the kernel (a RST whose error was already consumed):
         // nothing more can move, and level triggering would report it forever.
         if (peer_eof_ && fin_sent_) {
-            finish(close_outcome::clean, method_, {}, false);
+            finish_clean();
         } else {
-            finish(close_outcome::peer_reset, close_method::close, errno_code(ECONNRESET), false);
+            finish(close_outcome::peer_reset, method_, errno_code(ECONNRESET), false);
         }
     }
 }
@@ -209,7 +231,7 @@ void connection::handle_peer_eof() {
     if (!fd_) return;
     refresh_state();
     if (fin_sent_) {
-        finish(close_outcome::clean, method_, {}, false);
+        finish_clean();
         return;
     }
     if (fin_wanted_) return;  // FIN follows when the output drains; then we are done
@@ -252,6 +274,7 @@ result<void> connection::write(std::span<const std::byte> data) {
         if (callbacks_->on_backpressure) callbacks_->on_backpressure(*this, true);
     } else if (was_empty) {
         update_interest();
+        if (!fd_) return fail(make_error_code(errc::connection_closed));
     }
     if (was_empty && opts_.write_timeout.count() > 0) schedule_timer();
     return {};
@@ -290,12 +313,14 @@ void connection::after_output_progress() {
     }
     if (above_high_ && buffered_bytes() <= opts_.low_water) {
         above_high_ = false;
-        if (backpressure_paused_) {
+        const bool resumed = backpressure_paused_;
+        if (resumed) {
             backpressure_paused_ = false;
             last_read_ = loop_->now();  // the read timeout restarts with reading
         }
         update_interest();
         if (!fd_) return;
+        if (resumed) schedule_timer();
         if (callbacks_->on_backpressure) callbacks_->on_backpressure(*this, false);
         if (!fd_) return;
     }
@@ -313,7 +338,7 @@ void connection::send_fin() {
         return;
     }
     fin_sent_ = true;
-    if (peer_eof_) finish(close_outcome::clean, method_, {}, false);
+    if (peer_eof_) finish_clean();
 }
 
 void connection::shutdown_write() {
@@ -325,7 +350,24 @@ void connection::shutdown_write() {
 }
 
 void connection::close_gracefully(clock::duration timeout, std::uint64_t drain_limit) {
-    if (!fd_ || closing_) return;
+    if (!fd_) return;
+    if (closing_) {
+        // Already closing: a later call can only tighten the bounds (e.g. a server stop whose
+        // deadline comes before the one the application chose).
+        drain_limit_ = std::min(drain_limit_, drain_limit);
+        if (timeout <= clock::duration::zero()) {
+            timeout_fired_ = timeout_kind::close;
+            finish(close_outcome::timed_out, close_method::graceful,
+                   make_error_code(errc::timed_out), true);
+            return;
+        }
+        const auto until = clock::now() + timeout;
+        if (until < close_deadline_) {
+            close_deadline_ = until;
+            schedule_timer();
+        }
+        return;
+    }
     closing_ = true;
     method_ = close_method::graceful;
     close_started_ = clock::now();
@@ -343,7 +385,7 @@ void connection::close_gracefully(clock::duration timeout, std::uint64_t drain_l
         send_fin();
         if (!fd_) return;
     } else if (peer_eof_ && fin_sent_) {
-        finish(close_outcome::clean, method_, {}, false);
+        finish_clean();
         return;
     }
     update_interest();  // reading resumes even if paused: the peer's bytes must be drained
@@ -369,6 +411,7 @@ void connection::resume_reading() {
     user_paused_ = false;
     last_read_ = loop_->now();
     update_interest();
+    schedule_timer();  // the read timeout, off while paused, applies again
 }
 
 clock::time_point connection::next_deadline() const noexcept {
@@ -381,7 +424,9 @@ clock::time_point connection::next_deadline() const noexcept {
     if (!peer_eof_ && !user_paused_ && !backpressure_paused_) {
         t = std::min(t, plus(last_read_, opts_.read_timeout));
     }
-    if (out_head_ < out_.size()) t = std::min(t, plus(last_write_, opts_.write_timeout));
+    if (out_head_ < out_.size() || ack_timer_ != 0) {
+        t = std::min(t, plus(last_write_, opts_.write_timeout));
+    }
     if (state_ == connection_state::half_closed_by_peer && !close_wait_reported_) {
         t = std::min(t, plus(peer_eof_at_, opts_.close_wait_after));
     }
@@ -392,6 +437,7 @@ clock::time_point connection::next_deadline() const noexcept {
 // early, finds nothing due and re-arms for the real deadline. Only a deadline that moves earlier
 // (close_gracefully, output becoming pending, peer EOF) re-arms here.
 void connection::schedule_timer() {
+    if (!fd_) return;  // ended (perhaps by a callback just now): a timer would outlive us
     const auto t = next_deadline();
     if (t == clock::time_point::max()) return;
     if (timer_ != 0 && timer_at_ <= t) return;
@@ -411,7 +457,8 @@ void connection::on_timer() {
     timeout_kind fired = timeout_kind::none;
     if (closing_) {
         if (now >= close_deadline_) fired = timeout_kind::close;
-    } else if (out_head_ < out_.size() && due(last_write_, opts_.write_timeout)) {
+    } else if ((out_head_ < out_.size() || ack_timer_ != 0) &&
+               due(last_write_, opts_.write_timeout)) {
         fired = timeout_kind::write;
     } else if (!peer_eof_ && !user_paused_ && !backpressure_paused_ &&
                due(last_read_, opts_.read_timeout)) {
@@ -434,11 +481,44 @@ void connection::on_timer() {
     schedule_timer();
 }
 
+// Both FINs are out. `clean` also promises that the peer's kernel acknowledged every byte we
+// sent and our FIN: with a peer that half-closed and stopped reading, the FIN exchange completes
+// while megabytes may still sit in our send queue. The kernel has no readiness event for "send
+// queue empty", so poll for it (on loopback it is empty at once), unwatched: epoll would report
+// the hang-up of both directions at once and forever. The close deadline (close_gracefully) or
+// the idle timeout bound the wait. Unix sockets have no acknowledgement to wait for.
+void connection::finish_clean() {
+    if (ack_timer_ != 0) return;  // already waiting
+    if (local_.is_ip()) {
+        if (auto q = read_queue_sizes(fd_.get()); q && q->unsent_or_unacked > 0) {
+            if (!parked_) {
+                loop_->unwatch(fd_.get());
+                parked_ = true;
+                interest_ = 0;
+            }
+            ack_poll_ms_ = std::min<std::uint8_t>(ack_poll_ms_ == 0 ? 1 : 2 * ack_poll_ms_, 64);
+            ack_timer_ = loop_->run_after(std::chrono::milliseconds(ack_poll_ms_), [this] {
+                ack_timer_ = 0;
+                if (!fd_) return;
+                if (auto err = take_socket_error(fd_.get()); err && *err != 0) {
+                    end_by_errno(*err);  // the peer reset instead of acknowledging
+                    return;
+                }
+                finish_clean();
+            });
+            schedule_timer();  // the write timeout also bounds the wait for acknowledgements
+            return;
+        }
+    }
+    finish(close_outcome::clean, method_, {}, false);
+}
+
 void connection::end_by_errno(int err) {
+    // method_: how the end was asked for (graceful after shutdown_write/close_gracefully).
     if (err == ECONNRESET || err == EPIPE) {
-        finish(close_outcome::peer_reset, close_method::close, errno_code(err), false);
+        finish(close_outcome::peer_reset, method_, errno_code(err), false);
     } else {
-        finish(close_outcome::error, close_method::close, errno_code(err), false);
+        finish(close_outcome::error, method_, errno_code(err), false);
     }
 }
 
@@ -451,7 +531,12 @@ void connection::finish(close_outcome outcome, close_method method, std::error_c
         loop_->cancel(timer_);
         timer_ = 0;
     }
-    close_report& r = report_;
+    if (ack_timer_ != 0) {
+        loop_->cancel(ack_timer_);
+        ack_timer_ = 0;
+    }
+    report_ = std::make_unique<close_report>();
+    close_report& r = *report_;
     // The last look at the kernel's state, taken just before the descriptor goes.
     if (local_.is_ip()) {
         if (auto info = read_tcp_info(fd)) r.tcp = *info;
@@ -464,8 +549,15 @@ void connection::finish(close_outcome outcome, close_method method, std::error_c
         (outcome == close_outcome::clean || outcome == close_outcome::closed)) {
         outcome = close_outcome::unread_data_discarded;  // close() below makes Linux send RST
     }
-    if (abortive) (void)set_linger(fd, std::chrono::seconds(0));
-    loop_->unwatch(fd);
+    if (abortive) {
+        (void)set_linger(fd, std::chrono::seconds(0));
+    } else if (auto l = get_linger(fd); l && *l && **l > std::chrono::seconds(0)) {
+        // A positive SO_LINGER (set by the application on the descriptor) would make close()
+        // block the loop thread until the output is acknowledged or the linger time passes.
+        (void)set_linger(fd, std::nullopt);
+    }
+    if (!parked_) loop_->unwatch(fd);  // before close: the number may be reused at once
+    parked_ = false;
     fd_.reset();
     interest_ = 0;
 
@@ -491,7 +583,7 @@ void connection::finish(close_outcome outcome, close_method method, std::error_c
     // of them may be on the stack right now, and a later event of the batch may name us.
     loop_->defer([this] {
         connection_ptr keep = std::move(self_);
-        if (callbacks_->on_closed) callbacks_->on_closed(*this, report_);
+        if (callbacks_->on_closed) callbacks_->on_closed(*this, *report_);
         if (registry_ != nullptr) registry_->remove(this);
     });
 }

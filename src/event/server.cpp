@@ -80,8 +80,11 @@ struct server::impl {
 
     std::mutex mu;
     std::condition_variable cv;
-    bool stopped = false;  // guarded by mu
-    stop_summary summary;  // guarded by mu
+    bool stopped = false;   // guarded by mu: a stop has begun
+    bool joined = false;    // guarded by mu: ... and finished (threads joined)
+    std::size_t began = 0;  // guarded by mu: loops that ran begin_stop
+    bool forced = false;    // guarded by mu: connections were aborted to end the stop
+    stop_summary summary;   // guarded by mu
 
     void log(const std::string& line) const {
         if (opts.log) opts.log(line);
@@ -100,6 +103,12 @@ struct server::impl {
         std::lock_guard lock(mu);
         cv.notify_all();
     }
+    void began_stop() {
+        std::lock_guard lock(mu);
+        ++began;
+        cv.notify_all();
+    }
+    void abort_all_connections();
     [[nodiscard]] std::size_t live() const noexcept;
     void descriptor_released(worker* from);
     stop_summary stop(deadline until, bool abort_all);
@@ -118,7 +127,11 @@ struct worker final : io_handler {
     worker& operator=(const worker&) = delete;
     ~worker() = default;
 
-    void on_io(std::uint32_t /*events*/) override { accept_some(); }
+    void on_io(std::uint32_t /*events*/) override {
+        // An event of the current batch may still name the listener after we stopped watching it
+        // (paused, or stopping): once stopping, no new connection may start.
+        if (watching) accept_some();
+    }
 
     [[nodiscard]] result<void> start_watching() {
         auto r = lp.watch(srv->listen_fd.get(), EPOLLIN | EPOLLEXCLUSIVE, this);
@@ -256,6 +269,8 @@ struct worker final : io_handler {
                 c.close_gracefully(left, srv->opts.stop_drain_limit);
             }
         });
+        // From here on this loop accepts nothing, so the stopper may count on its registry.
+        srv->began_stop();
     }
 
     server::impl* srv;
@@ -286,11 +301,34 @@ void server::impl::descriptor_released(worker* from) {
     }
 }
 
+void server::impl::abort_all_connections() {
+    for (auto& w : workers) {
+        worker* p = w.get();
+        p->lp.post([p] { p->reg.for_each([](connection& c) { c.abort(); }); });
+    }
+}
+
 stop_summary server::impl::stop(deadline until, bool abort_all) {
     const auto started = clock::now();
     {
-        std::lock_guard lock(mu);
-        if (stopped) return {};
+        std::unique_lock lock(mu);
+        if (stopped) {
+            // Another call is stopping (or has stopped) the server. stop_now() turns a graceful
+            // stop in progress into an abort; either way return once the threads are joined, so
+            // that the caller may destroy the server.
+            if (abort_all && !joined) {
+                forced = true;
+                lock.unlock();
+                abort_all_connections();
+                lock.lock();
+            }
+            // (Not from a callback, though: that loop could never be joined.)
+            const bool on_a_loop = std::any_of(workers.begin(), workers.end(), [](const auto& w) {
+                return w->lp.in_loop_thread();
+            });
+            if (!on_a_loop) cv.wait(lock, [this] { return joined; });
+            return {};
+        }
         stopped = true;
     }
     stopping.store(true, std::memory_order_release);
@@ -300,16 +338,27 @@ stop_summary server::impl::stop(deadline until, bool abort_all) {
     }
     {
         std::unique_lock lock(mu);
-        const auto done = [this] { return live() == 0; };
+        // Every loop must have run begin_stop: until then it may accept a connection that the
+        // registries do not show yet, and stopping its loop would leave that connection open.
+        const auto all_began = [this] { return began == workers.size(); };
+        const auto done = [this] { return began == workers.size() && live() == 0; };
+        // Once no loop accepts any more, close the listener: a client connecting during the
+        // drain is refused at once instead of completing a handshake nobody will serve (and
+        // being reset when the server finally exits).
+        const bool began_all = until.is_never() ? (cv.wait(lock, all_began), true)
+                                                : cv.wait_until(lock, until.when(), all_began);
+        if (began_all) {
+            lock.unlock();
+            listen_fd.reset();
+            lock.lock();
+        }
         if (until.is_never()) {
             cv.wait(lock, done);
         } else if (!cv.wait_until(lock, until.when() + std::chrono::seconds(1), done)) {
             // The connections abort themselves at the deadline; this is only a safety net.
+            forced = true;
             lock.unlock();
-            for (auto& w : workers) {
-                worker* p = w.get();
-                p->lp.post([p] { p->reg.for_each([](connection& c) { c.abort(); }); });
-            }
+            abort_all_connections();
             lock.lock();
             cv.wait_for(lock, std::chrono::seconds(1), done);
         }
@@ -321,9 +370,11 @@ stop_summary server::impl::stop(deadline until, bool abort_all) {
     }
     listen_fd.reset();
     std::lock_guard lock(mu);
+    joined = true;
+    cv.notify_all();
     stop_summary s = summary;
     s.took = clock::now() - started;
-    s.deadline_reached = abort_all || s.count(close_outcome::timed_out) > 0;
+    s.deadline_reached = abort_all || forced || s.count(close_outcome::timed_out) > 0;
     return s;
 }
 

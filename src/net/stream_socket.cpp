@@ -321,7 +321,15 @@ close_report stream_socket::finish(close_report r, clock::time_point close_start
     if (auto pending = take_socket_error(fd); pending && *pending != 0) {
         note_error(map_io_error(*pending));
     }
-    if (abortive) (void)set_linger(fd, std::chrono::seconds(0));
+    if (abortive) {
+        (void)set_linger(fd, std::chrono::seconds(0));
+    } else if (auto l = get_linger(fd); l && *l && **l > std::chrono::seconds(0)) {
+        // A positive SO_LINGER set by the application makes Linux's close() wait for unsent
+        // data even on a non-blocking socket: close() would block, close_gracefully() overrun
+        // its deadline. Turn it off; the kernel still delivers in the background, and the
+        // report's unacked_bytes says what was still owed.
+        (void)set_linger(fd, std::nullopt);
+    }
     (void)fd_.close();
     read_shut_ = write_shut_ = true;
 
@@ -358,6 +366,15 @@ close_report stream_socket::abort() noexcept {
     r.error = make_error_code(errc::aborted);
     return finish(r, clock::now(), true);
 }
+
+namespace {
+bool is_tcp(int fd) noexcept {
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    return ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+           (domain == AF_INET || domain == AF_INET6);
+}
+}  // namespace
 
 close_report stream_socket::close_gracefully(const close_options& opts) noexcept {
     if (!fd_.valid()) {
@@ -433,6 +450,23 @@ close_report stream_socket::close_gracefully(const close_options& opts) noexcept
                 ready.error() == errc::timed_out ? close_outcome::timed_out : close_outcome::error,
                 ready.error());
         }
+    }
+    // `clean` also promises that the peer's kernel acknowledged all we sent and our FIN: a peer
+    // that half-closed and stopped reading completes the FIN exchange while our send queue may
+    // still hold megabytes. No readiness event says "send queue empty", so poll for it (on
+    // loopback it is empty at once). Unix sockets have no acknowledgement to wait for.
+    for (;;) {
+        auto q = read_queue_sizes(fd_.get());
+        if (!q || q->unsent_or_unacked == 0 || !is_tcp(fd_.get())) break;
+        if (auto pending = take_socket_error(fd_.get()); pending && *pending != 0) {
+            return fail_with(is_reset(*pending) ? close_outcome::peer_reset : close_outcome::error,
+                             map_io_error(*pending));
+        }
+        if (until.expired()) {
+            return fail_with(close_outcome::timed_out, make_error_code(errc::timed_out));
+        }
+        std::this_thread::sleep_for(
+            std::min<clock::duration>(std::chrono::milliseconds(2), until.remaining()));
     }
     r.outcome = close_outcome::clean;
     return finish(r, started, false);

@@ -88,7 +88,8 @@ class server {
     // Stop accepting; each connection stops taking input, flushes what it owes, sends FIN, drains
     // the peer to EOF and closes. Blocks until all have closed or `until`; whatever remains then
     // is aborted (and counted so). Joins the threads. Second and later calls return an empty
-    // summary.
+    // summary once the first has joined the threads; a stop_now() while a graceful stop waits
+    // aborts what remains at once. Not from a loop thread (a callback): it joins them.
     stop_summary stop_gracefully(deadline until);
     // Abort every connection (RST) and join the threads.
     stop_summary stop_now();

@@ -15,7 +15,7 @@
 namespace orderly {
 
 enum class close_outcome : std::uint8_t {
-    clean,   // both sides sent FIN and nothing was discarded: the orderly end
+    clean,   // both sides sent FIN, the peer acknowledged all we sent, nothing was discarded
     closed,  // plain close: released without waiting for the peer; nothing known lost
     unread_data_discarded,  // closed with unread received bytes: Linux sent RST to the peer
     peer_reset,             // the peer sent RST

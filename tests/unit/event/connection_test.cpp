@@ -1,9 +1,12 @@
 #include "orderly/event/connection.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -388,6 +391,296 @@ TEST_F(served, close_wait_detector_reports_a_connection_left_half_closed) {
     lt_.sync([&] { conn_->shutdown_write(); });
     ASSERT_TRUE(wait_closed());
     EXPECT_EQ(report().outcome, close_outcome::clean);
+}
+
+// --- Review: callbacks that end connections, timers, EPOLLHUP/EPOLLERR, graceful close. ---
+
+// CPU time of the calling thread (to tell a sleeping loop from a spinning one).
+std::chrono::microseconds thread_cpu() {
+    rusage ru{};
+    ::getrusage(RUSAGE_THREAD, &ru);
+    return std::chrono::seconds(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           std::chrono::microseconds(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+// Two connections become readable in the same epoll_wait batch. The first one served closes the
+// other and adopts a newcomer, which gets the closed descriptor's number. The closed connection's
+// event, still in the batch, must reach nobody: neither the closed connection nor the newcomer.
+TEST(connection_batch, ending_another_connection_mid_batch_and_reusing_its_number_is_safe) {
+    test::loop_thread lt;
+    auto l = listener::listen(endpoint::ipv4_loopback(0));
+    ASSERT_TRUE(l.has_value());
+    unique_fd waiting = test::connect_client(l->local_endpoint());  // queued for the newcomer
+    auto p1 = test::make_tcp_pair();
+    auto p2 = test::make_tcp_pair();
+
+    struct shared_state {
+        connection* a = nullptr;
+        connection* b = nullptr;
+        int data_calls = 0;
+        int newcomer_data = 0;
+        int closed = 0;
+        int closed_fd = -1;
+        int new_fd = -1;
+        connection_ptr newcomer;
+    };
+    auto st = std::make_shared<shared_state>();
+    auto newcomer_cbs = std::make_shared<connection_callbacks>();
+    newcomer_cbs->on_data = [st](connection&, std::span<const std::byte>) { st->newcomer_data++; };
+    auto cbs = std::make_shared<connection_callbacks>();
+    const int lfd = l->native_handle();
+    cbs->on_data = [st, lfd, newcomer_cbs, &lt](connection& c, std::span<const std::byte>) {
+        st->data_calls++;
+        if (st->newcomer) return;
+        connection* other = &c == st->a ? st->b : st->a;
+        st->closed_fd = other->native_handle();
+        other->close();
+        // Occupy any lower free numbers, so that the next descriptor takes the closed one's.
+        std::vector<unique_fd> fillers;
+        for (;;) {
+            unique_fd f(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+            if (!f || f.get() >= st->closed_fd) break;
+            fillers.push_back(std::move(f));
+        }
+        unique_fd fd(::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC));
+        st->new_fd = fd.get();
+        auto n = connection::adopt(lt.lp, std::move(fd), newcomer_cbs);
+        ASSERT_TRUE(n.has_value());
+        st->newcomer = *n;
+    };
+    cbs->on_closed = [st](connection&, const close_report&) { st->closed++; };
+    lt.sync([&] {
+        st->a = connection::adopt(lt.lp, std::move(p1.server), cbs).value().get();
+        st->b = connection::adopt(lt.lp, std::move(p2.server), cbs).value().get();
+    });
+    // Hold the loop while both clients send, so that one wait reports both.
+    std::promise<void> holding;
+    lt.lp.post([&holding] {
+        holding.set_value();
+        std::this_thread::sleep_for(100ms);
+    });
+    holding.get_future().wait();
+    ASSERT_TRUE(test::send_all(p1.client.get(), "one", 3));
+    ASSERT_TRUE(test::send_all(p2.client.get(), "two", 3));
+    ASSERT_TRUE(test::wait_for([&] { return lt.sync([&] { return st->closed == 1; }); }));
+    std::this_thread::sleep_for(20ms);
+    lt.sync([&] {
+        EXPECT_EQ(st->data_calls, 1) << "the closed connection's stale event was delivered";
+        EXPECT_EQ(st->newcomer_data, 0) << "a stale event reached the descriptor's new owner";
+        EXPECT_EQ(st->new_fd, st->closed_fd) << "(the number was not reused: less was tested)";
+        // End the others so nothing leaks.
+        (st->a->is_open() ? st->a : st->b)->close();
+        st->newcomer->close();
+    });
+    ASSERT_TRUE(test::wait_for([&] { return lt.sync([&] { return st->closed == 2; }); }));
+    lt.sync([&] { st->newcomer.reset(); });
+}
+
+// on_backpressure runs inside write(); if it ends the connection, write() must not arm a timer
+// for it afterwards (it would fire on a destroyed connection).
+TEST(connection_lifetime, ending_inside_on_backpressure_leaves_no_timer_behind) {
+    test::loop_thread lt;
+    auto p = test::make_tcp_pair();
+    connection_options opts;
+    opts.high_water = 1024;
+    opts.low_water = 512;
+    opts.write_timeout = 50ms;
+    opts.idle_timeout = 50ms;
+    std::atomic<int> closed{0};
+    auto cbs = std::make_shared<connection_callbacks>();
+    cbs->on_open = [](connection& c) {
+        const std::string big(8U << 20, 'b');  // more than the socket takes at once
+        (void)c.write(big);
+    };
+    cbs->on_backpressure = [](connection& c, bool above) {
+        if (above) c.close();
+    };
+    cbs->on_closed = [&closed](connection&, const close_report&) { closed++; };
+    const std::size_t timers = lt.sync([&] {
+        (void)connection::adopt(lt.lp, std::move(p.server), cbs, opts).value();  // not kept
+        return lt.lp.timer_count();
+    });
+    EXPECT_EQ(timers, 0U) << "a timer is armed for a closed connection";
+    ASSERT_TRUE(test::wait_for([&] { return closed.load() == 1; }));
+    std::this_thread::sleep_for(150ms);  // a stray timer would fire now, on freed memory
+    EXPECT_EQ(closed.load(), 1);
+}
+
+TEST_F(served, read_timeout_restarts_when_reading_resumes) {
+    connection_options opts;
+    opts.read_timeout = 100ms;
+    serve({}, opts);
+    lt_.sync([&] { conn_->pause_reading(); });
+    std::this_thread::sleep_for(250ms);
+    EXPECT_EQ(closed_count_.load(), 0) << "the read timeout must not count while paused";
+    lt_.sync([&] { conn_->resume_reading(); });
+    ASSERT_TRUE(wait_closed(3s)) << "the read timeout never came back after resume_reading()";
+    EXPECT_EQ(conn_->timeout_fired(), timeout_kind::read);
+}
+
+// After our FIN, the peer's data and FIN make epoll report EPOLLHUP, whatever we watch. With
+// reading paused that is neither a reset nor a reason to spin: the data waits for resume.
+TEST_F(served, peer_fin_while_reading_is_paused_keeps_the_data_and_does_not_spin) {
+    auto got = std::make_shared<std::string>();
+    connection_callbacks cb;
+    cb.on_data = [got](connection&, std::span<const std::byte> d) {
+        got->append(reinterpret_cast<const char*>(d.data()), d.size());
+    };
+    serve(std::move(cb));
+    const int fd = pair_.client.get();
+    lt_.sync([&] {
+        conn_->shutdown_write();
+        conn_->pause_reading();
+    });
+    EXPECT_EQ(test::read_to_eof(fd), 0);
+    ASSERT_TRUE(test::send_all(fd, "late data", 9));
+    ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+    std::this_thread::sleep_for(50ms);
+    const auto cpu0 = lt_.sync([] { return thread_cpu(); });
+    std::this_thread::sleep_for(200ms);
+    const auto cpu1 = lt_.sync([] { return thread_cpu(); });
+    EXPECT_EQ(closed_count_.load(), 0) << report().to_string();
+    EXPECT_LT(cpu1 - cpu0, 50ms) << "the loop spins on EPOLLHUP";
+    lt_.sync([&] { conn_->resume_reading(); });
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::clean) << report().to_string();
+    EXPECT_EQ(lt_.sync([&] { return *got; }), "late data");
+}
+
+TEST_F(served, pausing_inside_on_data_after_both_fins_loses_nothing) {
+    auto got = std::make_shared<std::string>();
+    connection_callbacks cb;
+    cb.on_data = [got](connection& c, std::span<const std::byte> d) {
+        got->append(reinterpret_cast<const char*>(d.data()), d.size());
+        c.pause_reading();
+    };
+    serve(std::move(cb));
+    const int fd = pair_.client.get();
+    lt_.sync([&] { conn_->shutdown_write(); });
+    EXPECT_EQ(test::read_to_eof(fd), 0);
+    ASSERT_TRUE(test::send_all(fd, "request", 7));
+    ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(closed_count_.load(), 0) << report().to_string();
+    lt_.sync([&] { conn_->resume_reading(); });
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::clean) << report().to_string();
+    EXPECT_EQ(lt_.sync([&] { return *got; }), "request");
+}
+
+TEST_F(served, hup_with_unread_data_still_delivers_it) {
+    auto got = std::make_shared<std::string>();
+    connection_callbacks cb;
+    cb.on_data = [got](connection&, std::span<const std::byte> d) {
+        got->append(reinterpret_cast<const char*>(d.data()), d.size());
+    };
+    serve(std::move(cb));
+    const int fd = pair_.client.get();
+    // Hold the loop so the data, the FIN and our own FIN are all in before it looks.
+    lt_.sync([&] { conn_->shutdown_write(); });
+    EXPECT_EQ(test::read_to_eof(fd), 0);
+    std::promise<void> holding;
+    lt_.lp.post([&holding] {
+        holding.set_value();
+        std::this_thread::sleep_for(100ms);
+    });
+    holding.get_future().wait();
+    const std::string body(200000, 'h');  // several reads' worth
+    ASSERT_TRUE(test::send_all(fd, body.data(), body.size()));
+    ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::clean) << report().to_string();
+    EXPECT_EQ(lt_.sync([&] { return got->size(); }), body.size());
+}
+
+TEST_F(served, a_reset_while_reading_is_paused_is_picked_up_from_so_error) {
+    serve({});
+    lt_.sync([&] { conn_->pause_reading(); });
+    linger lg{1, 0};
+    ::setsockopt(pair_.client.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    pair_.client.reset();
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::peer_reset) << report().to_string();
+    EXPECT_EQ(report().error, std::error_code(ECONNRESET, std::system_category()));
+}
+
+TEST_F(served, close_gracefully_a_second_time_can_only_tighten_the_deadline) {
+    serve({});
+    lt_.sync([&] {
+        conn_->close_gracefully(30s, 1U << 20);
+        conn_->close_gracefully(100ms, 1U << 20);  // e.g. a server stop with a shorter deadline
+    });
+    ASSERT_TRUE(wait_closed(3s)) << "the second, shorter deadline was ignored";
+    EXPECT_EQ(report().outcome, close_outcome::timed_out);
+    EXPECT_EQ(conn_->timeout_fired(), timeout_kind::close);
+}
+
+TEST_F(served, a_reset_in_the_middle_of_a_graceful_close_is_reported_as_such) {
+    serve({});
+    lt_.sync([&] { conn_->close_gracefully(5s, 1U << 20); });
+    EXPECT_EQ(test::read_to_eof(pair_.client.get()), 0);
+    ASSERT_TRUE(test::send_all(pair_.client.get(), "partial", 7));
+    linger lg{1, 0};
+    ::setsockopt(pair_.client.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    pair_.client.reset();
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::peer_reset) << report().to_string();
+    EXPECT_EQ(report().method, close_method::graceful) << "the close that was asked for";
+}
+
+// close_gracefully() from on_data with a large reply still buffered, and the peer's FIN read
+// before the reply is out: every byte goes out, then FIN, and the end is clean.
+TEST_F(served, close_gracefully_from_on_data_with_output_buffered_after_peer_eof) {
+    constexpr std::size_t reply = 4U << 20;
+    connection_callbacks cb;
+    cb.on_data = [](connection& c, std::span<const std::byte>) {
+        if (c.bytes_sent() > 0 || c.buffered_bytes() > 0) return;
+        std::string body(reply, '\0');
+        for (std::size_t i = 0; i < reply; ++i)
+            body[i] = test::pattern_byte(i);
+        EXPECT_TRUE(c.write(body).has_value());
+        c.close_gracefully(5s, 1U << 20);
+        c.close_gracefully(5s, 1U << 20);  // twice: no effect
+        EXPECT_FALSE(c.write(std::string_view("more")).has_value());
+    };
+    connection_options opts;
+    opts.high_water = 16U << 20;
+    serve(std::move(cb), opts);
+    const int fd = pair_.client.get();
+    ASSERT_TRUE(test::send_all(fd, "get", 3));
+    ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+    std::this_thread::sleep_for(50ms);  // our FIN-less reply is stuck; the peer's FIN is read
+    std::string got;
+    EXPECT_EQ(test::read_to_eof(fd, &got), static_cast<long long>(reply));
+    bool intact = got.size() == reply;
+    for (std::size_t i = 0; intact && i < got.size(); ++i)
+        intact = got[i] == test::pattern_byte(i);
+    EXPECT_TRUE(intact);
+    ASSERT_TRUE(wait_closed());
+    EXPECT_EQ(report().outcome, close_outcome::clean) << report().to_string();
+    EXPECT_EQ(report().bytes_sent, reply);
+}
+
+// SO_LINGER with a positive time, set by the application on the descriptor, makes Linux's close()
+// wait for unsent data even on a non-blocking socket: that must not stall the loop thread.
+TEST_F(served, close_does_not_block_the_loop_when_the_application_set_so_linger) {
+    connection_options opts;
+    opts.high_water = 64U << 20;
+    serve({}, opts);
+    const int small = 4096;
+    ::setsockopt(pair_.client.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    const auto took = lt_.sync([&] {
+        const std::string chunk(1U << 20, 'l');
+        for (int i = 0; i < 8; ++i)
+            (void)conn_->write(chunk);  // the client never reads: most of it stays queued
+        linger lg{1, 3};
+        ::setsockopt(conn_->native_handle(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        const auto t0 = clock::now();
+        conn_->close();
+        return clock::now() - t0;
+    });
+    EXPECT_LT(took, 1s) << "close() blocked the loop thread";
+    ASSERT_TRUE(wait_closed());
 }
 
 }  // namespace

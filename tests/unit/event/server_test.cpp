@@ -485,5 +485,76 @@ TEST(server, stop_summary_reads_well) {
     EXPECT_NE(text.find(": 0 connections, sent 0 B"), std::string::npos) << text;
 }
 
+// --- Review: stopping while the loops are busy. ---
+
+// Clients connect and leave in a tight loop while the server stops. Every connection the server
+// accepted must have ended (on_closed) by the time stop_gracefully() returns: none may be left
+// open on a loop that has already stopped (the descriptor would leak and the client would hang).
+TEST(server, stop_while_clients_keep_connecting_leaves_no_connection_behind) {
+    for (int round = 0; round < 40; ++round) {
+        std::atomic<std::uint64_t> closed{0};
+        auto cb = echo_callbacks();
+        cb.on_closed = [&closed](connection&, const close_report&) { closed++; };
+        server_options opts;
+        opts.threads = 2;
+        auto srv = start_echo(opts, cb);
+        ASSERT_TRUE(srv);
+        const endpoint at = srv->local_endpoint();
+        std::atomic<bool> done{false};
+        std::thread clients([&] {
+            while (!done.load()) {
+                unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+                if (::connect(fd.get(), at.data(), at.size()) != 0) continue;  // refused: stopped
+                linger lg{1, 0};  // leave at once, so the server's count keeps touching zero
+                ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            }
+        });
+        std::this_thread::sleep_for(std::chrono::microseconds(500 + 250 * (round % 8)));
+        (void)srv->stop_gracefully(deadline::after(2s));
+        const auto accepted = srv->accepted();
+        const auto ended = closed.load();
+        done = true;
+        clients.join();
+        ASSERT_EQ(ended, accepted) << "round " << round << ": a connection outlived the stop";
+    }
+}
+
+// stop_now() while another thread is inside stop_gracefully(): the stop becomes an abort at once
+// instead of waiting for the graceful deadline.
+TEST(server, stop_now_during_a_graceful_stop_aborts_at_once) {
+    auto srv = start_echo();
+    ASSERT_TRUE(srv);
+    unique_fd c = test::connect_client(srv->local_endpoint());  // never sends its FIN
+    ASSERT_TRUE(test::wait_for([&] { return srv->counts()[0] == 1; }));
+    stop_summary graceful;
+    std::thread stopper([&] { graceful = srv->stop_gracefully(deadline::after(10s)); });
+    char b;
+    ASSERT_EQ(::recv(c.get(), &b, 1, 0), 0) << "the graceful stop sent our FIN";
+    const auto t0 = clock::now();
+    (void)srv->stop_now();
+    stopper.join();
+    EXPECT_LT(clock::now() - t0, 3s) << "stop_now() waited for the graceful deadline";
+    EXPECT_EQ(graceful.connections, 1U) << graceful.to_string();
+    EXPECT_EQ(graceful.count(close_outcome::aborted), 1U) << graceful.to_string();
+    EXPECT_TRUE(graceful.deadline_reached);
+}
+
+// A connection the application already put into close_gracefully() with a long timeout is still
+// bounded by the server's stop deadline, and reported as timed out.
+TEST(server, stop_deadline_bounds_connections_the_application_is_already_closing) {
+    connection_callbacks cb;
+    cb.on_open = [](connection& c) { c.close_gracefully(std::chrono::seconds(30)); };
+    auto srv = start_echo({}, cb);
+    ASSERT_TRUE(srv);
+    unique_fd c = test::connect_client(srv->local_endpoint());  // never sends its FIN
+    ASSERT_TRUE(test::wait_for(
+        [&] { return srv->counts()[static_cast<std::size_t>(connection_state::closing)] == 1; }));
+    const auto t0 = clock::now();
+    const auto s = srv->stop_gracefully(deadline::after(200ms));
+    EXPECT_LT(clock::now() - t0, 1s) << "the stop waited past its own deadline";
+    EXPECT_EQ(s.count(close_outcome::timed_out), 1U) << s.to_string();
+    EXPECT_TRUE(s.deadline_reached);
+}
+
 }  // namespace
 }  // namespace orderly
