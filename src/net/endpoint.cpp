@@ -149,6 +149,10 @@ result<split_parts, error_info> split_shape(std::string_view text) {
     if (text.empty()) {
         return parse_error("address is empty: expected HOST:PORT, [IPv6]:PORT or unix:/path");
     }
+    // inet_pton, if_nametoindex and getaddrinfo would stop at a NUL and accept what precedes it.
+    if (text.find('\0') != std::string_view::npos) {
+        return parse_error("address contains a NUL byte: expected HOST:PORT or [IPv6]:PORT");
+    }
     split_parts parts;
     if (text.front() == '[') {
         const auto close = text.find(']');

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <exception>
 
+#include "app.hpp"
 #include "cli.hpp"
 
 namespace {
@@ -21,25 +22,9 @@ void open_standard_descriptors() {
 int run_main(int argc, char** argv) {
     using namespace orderly::cli;
     open_standard_descriptors();
-    CLI::App app{
-        "orderly: TCP and Unix stream sockets that end in order.\n"
-        "netcat done right (connect, listen), test servers (serve) and live experiments that show\n"
-        "how connections end (lab).",
-        "orderly"};
-    app.require_subcommand(1);
-    app.footer(std::string("Examples:\n"
-                           "  printf 'hello' | orderly connect 127.0.0.1:7007\n"
-                           "  orderly listen 127.0.0.1:0\n"
-                           "  orderly serve reply --bytes 1M --close naive 127.0.0.1:0\n"
-                           "  orderly lab naive-close-loses-data --svg build/lab\n"
-                           "Run 'orderly SUBCOMMAND --help' for the options of each.\n\n") +
-               exit_codes_help);
-
     runner run;
-    add_connect_command(app, run);
-    add_listen_command(app, run);
-    add_serve_command(app, run);
-    add_lab_command(app, run);
+    const auto app_ptr = make_app(run);
+    CLI::App& app = *app_ptr;
 
     try {
         app.parse(argc, argv);

@@ -70,6 +70,7 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
         print_error(why);
         out.report = s.abort();
         out.report.outcome = close_outcome::timed_out;
+        out.report.error = make_error_code(errc::timed_out);  // not "aborted": say why
         return out;
     };
 

@@ -16,6 +16,7 @@
 
 #include "cli.hpp"
 #include "orderly/event/server.hpp"
+#include "request_reader.hpp"
 
 namespace orderly::cli {
 namespace {
@@ -69,7 +70,7 @@ struct serve_shared {
 // One connection's progress, attached as its context.
 struct conn_state {
     std::string label;
-    std::uint64_t request_bytes = 0;
+    request_reader request{std::nullopt};  // reply mode: --read or until EOF
     std::uint64_t reply_sent = 0;
     bool replying = false;
     bool counted = true;  // false for connections refused beyond --max-connections
@@ -123,6 +124,7 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
     cb.on_open = [sh](connection& c) {
         auto st = std::make_shared<conn_state>();
         st->label = c.peer_endpoint().to_string();
+        st->request = request_reader(sh->read_bytes);
         bool refuse = false;
         {
             std::lock_guard lock(sh->mu);
@@ -134,7 +136,11 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
             }
         }
         c.set_context(std::move(st));
-        if (refuse) c.close_gracefully(sh->graceful);
+        if (refuse) {
+            c.close_gracefully(sh->graceful);
+        } else if (sh->mode == serve_mode::reply && state_of(c).request.complete()) {
+            start_reply(c, *sh);  // --read 0: there is no request to wait for
+        }
     };
     cb.on_data = [sh](connection& c, std::span<const std::byte> data) {
         switch (sh->mode) {
@@ -144,9 +150,9 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
             case serve_mode::discard:
                 return;
             case serve_mode::reply: {
-                conn_state& st = state_of(c);
-                st.request_bytes += data.size();
-                if (sh->read_bytes && st.request_bytes >= *sh->read_bytes) start_reply(c, *sh);
+                if (state_of(c).request.feed(data.size()) == request_reader::step::complete) {
+                    start_reply(c, *sh);
+                }
                 return;
             }
         }
@@ -154,7 +160,8 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
     cb.on_peer_eof = [sh](connection& c) {
         // The client is done sending; we may still owe it bytes.
         if (sh->mode == serve_mode::reply) {
-            start_reply(c, *sh);
+            (void)state_of(c).request.peer_eof();
+            start_reply(c, *sh);  // no-op when --read already completed the request
         } else {
             c.close_gracefully(sh->graceful);  // flushes the echo, then FIN
         }

@@ -1,0 +1,16 @@
+#pragma once
+// The whole command line of `orderly`, built apart from main() so that it can be parsed without
+// running anything (the fuzz target fuzz/fuzz_cli_args.cpp does exactly that).
+
+#include <memory>
+
+#include "cli.hpp"
+
+namespace orderly::cli {
+
+// Every subcommand with its options. Parsing the app never does I/O of its own: the chosen
+// subcommand's callback only stores its work in `run`, which must outlive the app. CLI11 reports
+// usage errors (and --help) by throwing CLI::ParseError; the caller decides what to print.
+std::unique_ptr<CLI::App> make_app(runner& run);
+
+}  // namespace orderly::cli
