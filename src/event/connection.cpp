@@ -64,18 +64,21 @@ std::string_view to_string(timeout_kind k) noexcept {
 result<connection_ptr> connection::adopt(loop& lp, unique_fd fd,
                                          std::shared_ptr<const connection_callbacks> callbacks,
                                          const connection_options& opts,
-                                         connection_registry* registry, const endpoint* peer) {
+                                         connection_registry* registry, const endpoint* peer,
+                                         const endpoint* local, bool nonblocking) {
     if (!fd) return fail(make_error_code(errc::not_open));
-    const int flags = ::fcntl(fd.get(), F_GETFL);
-    if (flags < 0) return fail(errno_code(errno));
-    if ((flags & O_NONBLOCK) == 0 && ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
-        return fail(errno_code(errno));
+    if (!nonblocking) {
+        const int flags = ::fcntl(fd.get(), F_GETFL);
+        if (flags < 0) return fail(errno_code(errno));
+        if ((flags & O_NONBLOCK) == 0 && ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+            return fail(errno_code(errno));
+        }
     }
     if (!callbacks) callbacks = std::make_shared<const connection_callbacks>();
     auto c = std::make_shared<connection>(private_tag{}, lp, std::move(fd), std::move(callbacks),
                                           opts, registry);
     c->peer_ = peer != nullptr ? *peer : peer_endpoint_of(c->fd_.get()).value_or(endpoint{});
-    c->local_ = local_endpoint_of(c->fd_.get()).value_or(endpoint{});
+    c->local_ = local != nullptr ? *local : local_endpoint_of(c->fd_.get()).value_or(endpoint{});
     if (opts.nodelay && c->local_.is_ip()) (void)set_nodelay(c->fd_.get(), true);
     if (auto r = lp.watch(c->fd_.get(), EPOLLIN, c.get()); !r) return fail(r.error());
     c->interest_ = EPOLLIN;
@@ -227,16 +230,18 @@ void connection::handle_read(bool to_eagain) {
 void connection::handle_peer_eof() {
     peer_eof_ = true;
     peer_eof_at_ = loop_->now();
-    update_interest();  // a level-triggered EOF would be reported forever
-    if (!fd_) return;
     refresh_state();
     if (fin_sent_) {
         finish_clean();
         return;
     }
-    if (fin_wanted_) return;  // FIN follows when the output drains; then we are done
-    schedule_timer();
-    if (callbacks_->on_peer_eof) callbacks_->on_peer_eof(*this);
+    if (!fin_wanted_) {  // else FIN follows when the output drains; then we are done
+        schedule_timer();
+        if (callbacks_->on_peer_eof) callbacks_->on_peer_eof(*this);
+    }
+    // A level-triggered EOF would be reported forever: stop reading. After the callback, so that
+    // the common "reply, shutdown_write, done" ends the connection without this epoll_ctl.
+    update_interest();
 }
 
 result<void> connection::write(std::span<const std::byte> data) {
@@ -490,7 +495,8 @@ void connection::on_timer() {
 void connection::finish_clean() {
     if (ack_timer_ != 0) return;  // already waiting
     if (local_.is_ip()) {
-        if (auto q = read_queue_sizes(fd_.get()); q && q->unsent_or_unacked > 0) {
+        auto q = read_queue_sizes(fd_.get());
+        if (q && q->unsent_or_unacked > 0) {
             if (!parked_) {
                 loop_->unwatch(fd_.get());
                 parked_ = true;
@@ -509,6 +515,10 @@ void connection::finish_clean() {
             schedule_timer();  // the write timeout also bounds the wait for acknowledgements
             return;
         }
+        if (q) {
+            finish(close_outcome::clean, method_, {}, false, &*q);
+            return;
+        }
     }
     finish(close_outcome::clean, method_, {}, false);
 }
@@ -523,7 +533,7 @@ void connection::end_by_errno(int err) {
 }
 
 void connection::finish(close_outcome outcome, close_method method, std::error_code ec,
-                        bool abortive) {
+                        bool abortive, const queue_sizes* known_queues) {
     if (!fd_) return;
     const int fd = fd_.get();
     const auto now = clock::now();
@@ -541,9 +551,15 @@ void connection::finish(close_outcome outcome, close_method method, std::error_c
     if (local_.is_ip()) {
         if (auto info = read_tcp_info(fd)) r.tcp = *info;
     }
-    if (auto q = read_queue_sizes(fd)) {
+    bool queues_read = false;
+    if (known_queues != nullptr) {
+        r.unread_bytes = known_queues->unread;
+        r.unacked_bytes = known_queues->unsent_or_unacked;
+        queues_read = true;
+    } else if (auto q = read_queue_sizes(fd)) {
         r.unread_bytes = q->unread;
         r.unacked_bytes = q->unsent_or_unacked;
+        queues_read = true;
     }
     if (!abortive && r.unread_bytes > 0 &&
         (outcome == close_outcome::clean || outcome == close_outcome::closed)) {
@@ -551,10 +567,13 @@ void connection::finish(close_outcome outcome, close_method method, std::error_c
     }
     if (abortive) {
         (void)set_linger(fd, std::chrono::seconds(0));
-    } else if (auto l = get_linger(fd); l && *l && **l > std::chrono::seconds(0)) {
+    } else if (!(fin_sent_ && queues_read && r.unacked_bytes == 0)) {
         // A positive SO_LINGER (set by the application on the descriptor) would make close()
-        // block the loop thread until the output is acknowledged or the linger time passes.
-        (void)set_linger(fd, std::nullopt);
+        // block the loop thread until the output and our FIN are acknowledged or the linger
+        // time passes. (Nothing to wait for when our FIN is already acknowledged: no syscall.)
+        if (auto l = get_linger(fd); l && *l && **l > std::chrono::seconds(0)) {
+            (void)set_linger(fd, std::nullopt);
+        }
     }
     if (!parked_) loop_->unwatch(fd);  // before close: the number may be reused at once
     parked_ = false;

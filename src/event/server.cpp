@@ -66,6 +66,9 @@ struct worker;
 struct server::impl {
     server_options opts;
     endpoint local;
+    // Bound to one address (not 0.0.0.0 or ::): every accepted connection has it as its local
+    // endpoint, so adopt() need not ask getsockname.
+    bool local_is_specific = false;
     unique_fd listen_fd;
     connection_callbacks user;
     std::shared_ptr<const connection_callbacks> callbacks;
@@ -187,7 +190,8 @@ struct worker final : io_handler {
             }
             auto peer = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
             auto c = connection::adopt(lp, unique_fd(fd), srv->callbacks, srv->opts.connection,
-                                       &reg, peer ? &*peer : nullptr);
+                                       &reg, peer ? &*peer : nullptr,
+                                       srv->local_is_specific ? &srv->local : nullptr, true);
             if (!c) {
                 srv->log("accept: cannot serve a connection: " + c.error().message());
                 continue;
@@ -400,6 +404,8 @@ result<std::unique_ptr<server>, error_info> server::start(listener l,
     }
     auto p = std::make_unique<impl>();
     p->local = l.local_endpoint();
+    p->local_is_specific = p->local.is_ip() && p->local.with_port(0) != endpoint::ipv4_any(0) &&
+                           p->local.with_port(0) != endpoint::ipv6_any(0);
     p->listen_fd = l.release();
     // Several loops accept from it; the ones that lose the race must get EAGAIN, not block.
     const int flags = ::fcntl(p->listen_fd.get(), F_GETFL);

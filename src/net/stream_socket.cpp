@@ -307,7 +307,11 @@ close_report stream_socket::finish(close_report r, clock::time_point close_start
     r.fin_sent = write_shut_;
     r.peer_eof = peer_eof_;
     if (auto ep = local_endpoint()) r.local = *ep;
-    if (auto ep = peer_endpoint()) r.peer = *ep;
+    if (peer_.family() != address_family::none) {
+        r.peer = peer_;  // remembered from connect/accept: no getpeername
+    } else if (auto ep = peer_endpoint()) {
+        r.peer = *ep;
+    }
     if (auto ti = read_tcp_info(fd)) {
         r.tcp = *ti;
         r.unacked_bytes = ti->send_queue_bytes;

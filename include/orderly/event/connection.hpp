@@ -25,6 +25,7 @@
 #include "orderly/net/close_report.hpp"
 #include "orderly/net/endpoint.hpp"
 #include "orderly/net/stream_socket.hpp"
+#include "orderly/net/tcp_info.hpp"
 
 namespace orderly {
 
@@ -102,11 +103,14 @@ class connection final : public std::enable_shared_from_this<connection>, privat
     // Takes a connected stream socket, makes it non-blocking and starts reading; on_open runs
     // before adopt returns. Call on lp's thread. Errors: the errno of fcntl or epoll_ctl (the
     // descriptor is then closed, on_closed is not called).
+    // `peer` and `local`, when the caller knows them (accept's address, a listener bound to a
+    // specific address), and `nonblocking` (accept4 with SOCK_NONBLOCK) save a syscall each.
     static result<connection_ptr> adopt(loop& lp, unique_fd fd,
                                         std::shared_ptr<const connection_callbacks> callbacks,
                                         const connection_options& opts = {},
                                         connection_registry* registry = nullptr,
-                                        const endpoint* peer = nullptr);
+                                        const endpoint* peer = nullptr,
+                                        const endpoint* local = nullptr, bool nonblocking = false);
 
     connection(private_tag, loop& lp, unique_fd fd,
                std::shared_ptr<const connection_callbacks> callbacks,
@@ -184,7 +188,8 @@ class connection final : public std::enable_shared_from_this<connection>, privat
     void on_timer();
     void finish_clean();
     void end_by_errno(int err);
-    void finish(close_outcome outcome, close_method method, std::error_code ec, bool abortive);
+    void finish(close_outcome outcome, close_method method, std::error_code ec, bool abortive,
+                const queue_sizes* known_queues = nullptr);
 
     loop* loop_;
     unique_fd fd_;
