@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <optional>
 
 #include "orderly/core/errc.hpp"
 #include "orderly/event/registry.hpp"
@@ -495,8 +496,8 @@ void connection::on_timer() {
 void connection::finish_clean() {
     if (ack_timer_ != 0) return;  // already waiting
     if (local_.is_ip()) {
-        auto q = read_queue_sizes(fd_.get());
-        if (q && q->unsent_or_unacked > 0) {
+        auto info = read_tcp_info(fd_.get());
+        if (info && info->send_queue_bytes > 0) {
             if (!parked_) {
                 loop_->unwatch(fd_.get());
                 parked_ = true;
@@ -515,8 +516,8 @@ void connection::finish_clean() {
             schedule_timer();  // the write timeout also bounds the wait for acknowledgements
             return;
         }
-        if (q) {
-            finish(close_outcome::clean, method_, {}, false, &*q);
+        if (info) {
+            finish(close_outcome::clean, method_, {}, false, &*info);
             return;
         }
     }
@@ -533,7 +534,7 @@ void connection::end_by_errno(int err) {
 }
 
 void connection::finish(close_outcome outcome, close_method method, std::error_code ec,
-                        bool abortive, const queue_sizes* known_queues) {
+                        bool abortive, const tcp_info_snapshot* known_tcp) {
     if (!fd_) return;
     const int fd = fd_.get();
     const auto now = clock::now();
@@ -547,14 +548,19 @@ void connection::finish(close_outcome outcome, close_method method, std::error_c
     }
     report_ = std::make_unique<close_report>();
     close_report& r = *report_;
-    // The last look at the kernel's state, taken just before the descriptor goes.
-    if (local_.is_ip()) {
-        if (auto info = read_tcp_info(fd)) r.tcp = *info;
-    }
+    // The last look at the kernel's state, taken just before the descriptor goes. TCP_INFO
+    // comes with the queue sizes; a Unix socket has only the queues.
     bool queues_read = false;
-    if (known_queues != nullptr) {
-        r.unread_bytes = known_queues->unread;
-        r.unacked_bytes = known_queues->unsent_or_unacked;
+    std::optional<tcp_info_snapshot> info;
+    if (known_tcp != nullptr) {
+        info = *known_tcp;
+    } else if (local_.is_ip()) {
+        if (auto got = read_tcp_info(fd)) info = *got;
+    }
+    if (info) {
+        r.tcp = *info;
+        r.unread_bytes = info->recv_queue_bytes;
+        r.unacked_bytes = info->send_queue_bytes;
         queues_read = true;
     } else if (auto q = read_queue_sizes(fd)) {
         r.unread_bytes = q->unread;

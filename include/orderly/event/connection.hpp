@@ -189,7 +189,7 @@ class connection final : public std::enable_shared_from_this<connection>, privat
     void finish_clean();
     void end_by_errno(int err);
     void finish(close_outcome outcome, close_method method, std::error_code ec, bool abortive,
-                const queue_sizes* known_queues = nullptr);
+                const tcp_info_snapshot* known_tcp = nullptr);
 
     loop* loop_;
     unique_fd fd_;
