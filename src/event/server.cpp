@@ -106,9 +106,12 @@ struct server::impl {
         std::lock_guard lock(mu);
         cv.notify_all();
     }
+    // Called by each loop once it has stopped accepting for good. The last one closes the
+    // listener, before any connection is ended: a client connecting during the drain is refused
+    // at once instead of completing a handshake nobody will serve (and being reset at exit).
     void began_stop() {
         std::lock_guard lock(mu);
-        ++began;
+        if (++began == workers.size()) listen_fd.reset();
         cv.notify_all();
     }
     void abort_all_connections();
@@ -265,6 +268,8 @@ struct worker final : io_handler {
         // Clients already queued in the backlog would get RST when the listener closes: take
         // them in and end them in order instead.
         if (!abort_all) accept_some();
+        // From here on this loop accepts nothing, so the stopper may count on its registry.
+        srv->began_stop();
         const auto left = time_left(until);
         reg.for_each([&](connection& c) {
             if (abort_all) {
@@ -273,8 +278,6 @@ struct worker final : io_handler {
                 c.close_gracefully(left, srv->opts.stop_drain_limit);
             }
         });
-        // From here on this loop accepts nothing, so the stopper may count on its registry.
-        srv->began_stop();
     }
 
     server::impl* srv;
@@ -344,18 +347,7 @@ stop_summary server::impl::stop(deadline until, bool abort_all) {
         std::unique_lock lock(mu);
         // Every loop must have run begin_stop: until then it may accept a connection that the
         // registries do not show yet, and stopping its loop would leave that connection open.
-        const auto all_began = [this] { return began == workers.size(); };
         const auto done = [this] { return began == workers.size() && live() == 0; };
-        // Once no loop accepts any more, close the listener: a client connecting during the
-        // drain is refused at once instead of completing a handshake nobody will serve (and
-        // being reset when the server finally exits).
-        const bool began_all = until.is_never() ? (cv.wait(lock, all_began), true)
-                                                : cv.wait_until(lock, until.when(), all_began);
-        if (began_all) {
-            lock.unlock();
-            listen_fd.reset();
-            lock.lock();
-        }
         if (until.is_never()) {
             cv.wait(lock, done);
         } else if (!cv.wait_until(lock, until.when() + std::chrono::seconds(1), done)) {
