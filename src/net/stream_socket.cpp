@@ -371,15 +371,6 @@ close_report stream_socket::abort() noexcept {
     return finish(r, clock::now(), true);
 }
 
-namespace {
-bool is_tcp(int fd) noexcept {
-    int domain = 0;
-    socklen_t len = sizeof domain;
-    return ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
-           (domain == AF_INET || domain == AF_INET6);
-}
-}  // namespace
-
 close_report stream_socket::close_gracefully(const close_options& opts) noexcept {
     if (!fd_.valid()) {
         close_report r;
@@ -391,6 +382,14 @@ close_report stream_socket::close_gracefully(const close_options& opts) noexcept
     close_report r;
     r.method = close_method::graceful;
 
+    // Waits a little for a change no readiness event reports (the peer's FIN after our own
+    // SHUT_RD, the last acknowledgements); false once the deadline has passed.
+    auto nap = [&until] {
+        if (until.expired()) return false;
+        std::this_thread::sleep_for(
+            std::min<clock::duration>(std::chrono::milliseconds(2), until.remaining()));
+        return true;
+    };
     auto fail_with = [&](close_outcome o, std::error_code ec) {
         r.outcome = o;
         r.error = ec;
@@ -432,11 +431,9 @@ close_report stream_socket::close_gracefully(const close_options& opts) noexcept
             if (read_shut_ && !peer_fin_received(fd_.get())) {
                 // After our own SHUT_RD, recv() returns 0 without the peer's FIN, and poll()
                 // reports the socket readable for good: wait for the FIN by watching the state.
-                if (until.expired()) {
+                if (!nap()) {
                     return fail_with(close_outcome::timed_out, make_error_code(errc::timed_out));
                 }
-                std::this_thread::sleep_for(
-                    std::min<clock::duration>(std::chrono::milliseconds(2), until.remaining()));
                 continue;
             }
             peer_eof_ = true;
@@ -459,18 +456,15 @@ close_report stream_socket::close_gracefully(const close_options& opts) noexcept
     // that half-closed and stopped reading completes the FIN exchange while our send queue may
     // still hold megabytes. No readiness event says "send queue empty", so poll for it (on
     // loopback it is empty at once). Unix sockets have no acknowledgement to wait for.
+    // read_tcp_info fails for a Unix socket, as in the event layer's finish_clean().
     for (;;) {
-        auto q = read_queue_sizes(fd_.get());
-        if (!q || q->unsent_or_unacked == 0 || !is_tcp(fd_.get())) break;
+        auto ti = read_tcp_info(fd_.get());
+        if (!ti || ti->send_queue_bytes == 0) break;
         if (auto pending = take_socket_error(fd_.get()); pending && *pending != 0) {
             return fail_with(is_reset(*pending) ? close_outcome::peer_reset : close_outcome::error,
                              map_io_error(*pending));
         }
-        if (until.expired()) {
-            return fail_with(close_outcome::timed_out, make_error_code(errc::timed_out));
-        }
-        std::this_thread::sleep_for(
-            std::min<clock::duration>(std::chrono::milliseconds(2), until.remaining()));
+        if (!nap()) return fail_with(close_outcome::timed_out, make_error_code(errc::timed_out));
     }
     r.outcome = close_outcome::clean;
     return finish(r, started, false);
