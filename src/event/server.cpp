@@ -107,13 +107,9 @@ struct server::impl {
         cv.notify_all();
     }
     // Called by each loop once it has stopped accepting for good. The last one closes the
-    // listener, before any connection is ended: a client connecting during the drain is refused
-    // at once instead of completing a handshake nobody will serve (and being reset at exit).
-    void began_stop() {
-        std::lock_guard lock(mu);
-        if (++began == workers.size()) listen_fd.reset();
-        cv.notify_all();
-    }
+    // listener and only then lets every loop end its connections: no client sees the stop's FIN
+    // while a newcomer could still complete a handshake nobody will serve (and be reset at exit).
+    void began_stop(bool abort_all);
     void abort_all_connections();
     [[nodiscard]] std::size_t live() const noexcept;
     void descriptor_released(worker* from);
@@ -199,7 +195,8 @@ struct worker final : io_handler {
                 srv->log("accept: cannot serve a connection: " + c.error().message());
                 continue;
             }
-            if (stopping) (*c)->close_gracefully(time_left(stop_until), srv->opts.stop_drain_limit);
+            // Accepted while stopping (the backlog taken in by begin_stop): end_connections()
+            // ends it with the others, once the listener is closed.
         }
     }
 
@@ -269,8 +266,12 @@ struct worker final : io_handler {
         // them in and end them in order instead.
         if (!abort_all) accept_some();
         // From here on this loop accepts nothing, so the stopper may count on its registry.
-        srv->began_stop();
-        const auto left = time_left(until);
+        srv->began_stop(abort_all);
+    }
+
+    // The second half of a stop, run on every loop once all of them have stopped accepting.
+    void end_connections(bool abort_all) {
+        const auto left = time_left(stop_until);
         reg.for_each([&](connection& c) {
             if (abort_all) {
                 c.abort();
@@ -305,6 +306,22 @@ void server::impl::descriptor_released(worker* from) {
         if (w.get() == from || !w->paused.load(std::memory_order_relaxed)) continue;
         worker* other = w.get();
         other->lp.post([other] { other->resume(); });
+    }
+}
+
+void server::impl::began_stop(bool abort_all) {
+    {
+        std::lock_guard lock(mu);
+        if (++began < workers.size()) {
+            cv.notify_all();
+            return;
+        }
+        listen_fd.reset();
+        cv.notify_all();
+    }
+    for (auto& w : workers) {
+        worker* p = w.get();
+        p->lp.post([p, abort_all] { p->end_connections(abort_all); });
     }
 }
 

@@ -190,6 +190,30 @@ TEST(server, graceful_stop_mid_stream_loses_nothing_and_resets_no_one) {
     EXPECT_LT(stop_took, 10s);
 }
 
+// Once a client has seen the FIN of a graceful stop, the listener is gone: a newcomer is refused
+// at once (not accepted by the kernel and reset when the server exits). Two loops, so the
+// listener closes only when both have stopped accepting.
+TEST(server, graceful_stop_refuses_newcomers_once_it_has_begun) {
+    server_options opts;
+    opts.threads = 2;
+    auto srv = start_echo(opts);
+    ASSERT_TRUE(srv);
+    const endpoint at = srv->local_endpoint();
+    unique_fd c = test::connect_client(at);
+    ASSERT_TRUE(test::wait_for([&] { return srv->counts()[0] == 1; }));
+    stop_summary s;
+    std::thread stopper([&] { s = srv->stop_gracefully(deadline::after(5s)); });
+    char b;
+    EXPECT_EQ(::recv(c.get(), &b, 1, 0), 0) << "the stop's FIN";
+    unique_fd late(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(late.valid());
+    EXPECT_NE(::connect(late.get(), at.data(), at.size()), 0);
+    EXPECT_EQ(errno, ECONNREFUSED);
+    c.reset();  // our EOF ends the drain
+    stopper.join();
+    EXPECT_EQ(s.count(close_outcome::clean), 1U) << s.to_string();
+}
+
 TEST(server, graceful_stop_aborts_what_remains_at_the_deadline) {
     auto srv = start_echo();
     ASSERT_TRUE(srv);
