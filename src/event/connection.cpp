@@ -58,6 +58,8 @@ std::string_view to_string(timeout_kind k) noexcept {
             return "write";
         case timeout_kind::close:
             return "close";
+        case timeout_kind::lifetime:
+            return "lifetime";
     }
     return "?";
 }
@@ -421,11 +423,11 @@ void connection::resume_reading() {
 }
 
 clock::time_point connection::next_deadline() const noexcept {
-    auto t = clock::time_point::max();
-    if (closing_) return close_deadline_;
     const auto plus = [](clock::time_point a, clock::duration d) {
         return d.count() > 0 ? a + d : clock::time_point::max();
     };
+    auto t = plus(opened_at_, opts_.lifetime_timeout);
+    if (closing_) return std::min(t, close_deadline_);
     t = std::min(t, plus(std::max(last_read_, last_write_), opts_.idle_timeout));
     if (!peer_eof_ && !user_paused_ && !backpressure_paused_) {
         t = std::min(t, plus(last_read_, opts_.read_timeout));
@@ -461,16 +463,19 @@ void connection::on_timer() {
         return d.count() > 0 && now >= a + d;
     };
     timeout_kind fired = timeout_kind::none;
-    if (closing_) {
-        if (now >= close_deadline_) fired = timeout_kind::close;
-    } else if ((out_head_ < out_.size() || ack_timer_ != 0) &&
-               due(last_write_, opts_.write_timeout)) {
-        fired = timeout_kind::write;
-    } else if (!peer_eof_ && !user_paused_ && !backpressure_paused_ &&
-               due(last_read_, opts_.read_timeout)) {
-        fired = timeout_kind::read;
-    } else if (due(std::max(last_read_, last_write_), opts_.idle_timeout)) {
-        fired = timeout_kind::idle;
+    if (closing_ && now >= close_deadline_) {
+        fired = timeout_kind::close;
+    } else if (due(opened_at_, opts_.lifetime_timeout)) {
+        fired = timeout_kind::lifetime;
+    } else if (!closing_) {  // while closing, only the close deadline and the lifetime count
+        if ((out_head_ < out_.size() || ack_timer_ != 0) && due(last_write_, opts_.write_timeout)) {
+            fired = timeout_kind::write;
+        } else if (!peer_eof_ && !user_paused_ && !backpressure_paused_ &&
+                   due(last_read_, opts_.read_timeout)) {
+            fired = timeout_kind::read;
+        } else if (due(std::max(last_read_, last_write_), opts_.idle_timeout)) {
+            fired = timeout_kind::idle;
+        }
     }
     if (fired != timeout_kind::none) {
         timeout_fired_ = fired;

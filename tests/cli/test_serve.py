@@ -133,6 +133,35 @@ class ServeTest(cli_test):
         t.join(TIMEOUT)
         s.close()
 
+    def test_lifetime_timeout_ends_a_client_that_trickles(self):
+        # One byte every 100 ms keeps pushing the 300 ms idle timeout back; the lifetime timeout
+        # is not pushed back by anything and aborts the connection 800 ms after it was accepted.
+        pr, port = self.serve("echo", "--json", "--idle-timeout", "300ms",
+                              "--lifetime-timeout", "800ms", "--max-connections", "1")
+        s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        started = time.monotonic()
+        ended = None
+        for _ in range(50):  # at most 5 s
+            try:
+                s.sendall(b"t")
+                if s.recv(1) == b"":
+                    ended = "eof"
+                    break
+            except ConnectionResetError:
+                ended = "reset"
+                break
+            time.sleep(0.1)
+        took = time.monotonic() - started
+        s.close()
+        self.assertEqual(ended, "reset", "the trickle was not ended by an abort")
+        self.assertGreaterEqual(took, 0.75)  # not the idle timeout (300 ms) ...
+        self.assertLess(took, 2.0)  # ... and not long after the lifetime
+        self.assertEqual(pr.wait(), 0, pr.stderr)
+        reports = [json.loads(l) for l in pr.stderr.splitlines() if l.startswith("{")]
+        self.assertEqual(len(reports), 1, pr.stderr)
+        self.assertEqual(reports[0]["outcome"], "timed_out")
+        self.assertGreaterEqual(reports[0]["bytes_received"], 5)
+
     def test_bad_mode_exit_2(self):
         r = self.run_orderly("serve", "chargen", "127.0.0.1:0")
         self.assertEqual(r.returncode, 2, r.stderr)
@@ -152,7 +181,7 @@ class ServeTest(cli_test):
         r = self.run_orderly("serve", "--help")
         self.assertEqual(r.returncode, 0)
         for option in (b"echo", b"discard", b"reply", b"--bytes", b"--read", b"--close",
-                       b"--report", b"--json", b"--max-connections"):
+                       b"--report", b"--json", b"--max-connections", b"--lifetime-timeout"):
             self.assertIn(option, r.stdout)
 
 

@@ -7,8 +7,9 @@
 // What the library promises about timeouts (connection.hpp): idle = nothing read or written for
 // idle_timeout; read = no byte arrived for read_timeout; write = no byte accepted by the kernel for
 // write_timeout. Every one of them is pushed back by a single byte, so a slowloris that trickles
-// one byte at a time is never ended by them; the test below pins that down and shows the remedy
-// that exists today: a whole-request deadline set by the application with loop::run_after.
+// one byte at a time is never ended by them; the tests below pin that down and show the remedies:
+// lifetime_timeout (a hard cap counted from adopt), or a request deadline the application sets
+// with loop::run_after.
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -255,6 +256,60 @@ TEST_F(hostile_event, slowloris_is_ended_by_an_application_request_deadline) {
     EXPECT_GE(r.bytes_received, 6U);
     EXPECT_GE(r.bytes_drained, 1U) << "the trickle went on while we drained";
     expect_within(closed_at() - opened_at_, 1s);
+}
+
+// 3c. The setting for it: lifetime_timeout is counted from adopt() and pushed back by nothing.
+// The same trickle against a 500 ms idle timeout and a 1 s lifetime ends at 1 s, by abort.
+TEST_F(hostile_event, slowloris_is_ended_by_the_lifetime_timeout) {
+    connection_options opts;
+    opts.idle_timeout = 500ms;
+    opts.lifetime_timeout = 1s;
+    serve({}, opts);
+    const int fd = pair_.client.get();
+    std::atomic<bool> stop{false};
+    std::atomic<int> trickle_errno{0};
+    std::thread trickle([&] {
+        while (!stop.load()) {
+            if (::send(fd, "s", 1, MSG_NOSIGNAL) != 1) {
+                trickle_errno = errno;
+                break;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+    });
+    ASSERT_TRUE(wait_closed());
+    stop = true;
+    trickle.join();
+    const auto r = report();
+    EXPECT_EQ(r.outcome, close_outcome::timed_out) << r.to_string();
+    EXPECT_EQ(kind(), timeout_kind::lifetime);
+    EXPECT_EQ(r.method, close_method::abort);
+    EXPECT_GE(r.bytes_received, 8U) << "the trickle went on until the end";
+    expect_within(closed_at() - opened_at_, 1s);
+    // The RST reaches whichever call comes first: the trickle's next send, or our read.
+    const int seen = trickle_errno.load();
+    EXPECT_TRUE(seen == ECONNRESET || seen == EPIPE || (seen == 0 && peer_sees_reset(fd)))
+        << "the peer must see the abort, got errno " << seen;
+}
+
+// 3d. A slowloris slower than the idle timeout (one byte a second against 500 ms) is ended by the
+// idle timeout, 500 ms after its byte.
+TEST_F(hostile_event, slowloris_slower_than_the_idle_timeout_is_ended_by_it) {
+    connection_options opts;
+    opts.idle_timeout = 500ms;
+    serve({}, opts);
+    const int fd = pair_.client.get();
+    ASSERT_TRUE(test::send_all(fd, "s", 1));
+    const auto sent_at = clock::now();
+    ASSERT_TRUE(wait_closed(3s)) << "the next byte would only come after 1 s";
+    const auto r = report();
+    EXPECT_EQ(r.outcome, close_outcome::timed_out) << r.to_string();
+    EXPECT_EQ(kind(), timeout_kind::idle);
+    EXPECT_EQ(r.bytes_received, 1U);
+    // The timer counts from the loop's time of the batch that read the byte, a little after
+    // sent_at: allow 50 ms early.
+    expect_within(closed_at() - sent_at, 500ms, 50ms);
+    EXPECT_TRUE(peer_sees_reset(fd));
 }
 
 // 4a. The peer half-closes, then never reads and never closes; we keep writing. The output piles

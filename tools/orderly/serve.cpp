@@ -33,6 +33,7 @@ struct serve_config {
     std::string close_timeout = "5s";
     std::string drain_limit = "1M";
     std::string idle_timeout;
+    std::string lifetime_timeout;
     std::uint64_t max_connections = 0;
     unsigned threads = 0;
     bool dual_stack = false;
@@ -223,6 +224,8 @@ int run_serve(const serve_config& cfg) {
     so.threads = cfg.threads;
     so.stop_drain_limit = sh.graceful.drain_limit;
     if (!cfg.idle_timeout.empty()) so.connection.idle_timeout = *parse_duration(cfg.idle_timeout);
+    if (!cfg.lifetime_timeout.empty())
+        so.connection.lifetime_timeout = *parse_duration(cfg.lifetime_timeout);
     so.log = [](std::string_view line) { print_error(line); };
 
     // The loop threads inherit a mask without SIGINT/SIGTERM, so the stop signal always reaches
@@ -312,7 +315,10 @@ void add_serve_command(CLI::App& app, runner& run) {
         ->check(check_size);
     add_duration_option(
         *sub, "--idle-timeout", cfg->idle_timeout,
-        "Abort a connection when nothing arrives for this long, e.g. --idle-timeout 30s");
+        "Abort a connection when nothing moves either way for this long, e.g. --idle-timeout 30s");
+    add_duration_option(*sub, "--lifetime-timeout", cfg->lifetime_timeout,
+                        "Abort a connection this long after it was accepted, however busy: the\n"
+                        "  bound for a peer that trickles bytes, e.g. --lifetime-timeout 60s");
     sub->add_option("--max-connections", cfg->max_connections,
                     "Stop (gracefully) after this many connections; 0 = never (default),\n"
                     "  e.g. --max-connections 1")

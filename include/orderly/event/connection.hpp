@@ -47,11 +47,12 @@ std::string_view to_string(connection_state s) noexcept;
 // Which timer ended a connection (all of them abort: the peer gets RST, the outcome is timed_out).
 enum class timeout_kind : std::uint8_t {
     none,
-    idle,   // no byte read or written for idle_timeout
-    read,   // reading wanted, no byte arrived for read_timeout
-    write,  // output buffered (or, after both FINs, unacknowledged), no byte accepted for
-            // write_timeout
-    close,  // close_gracefully() did not see the peer's EOF in time
+    idle,      // no byte read or written for idle_timeout
+    read,      // reading wanted, no byte arrived for read_timeout
+    write,     // output buffered (or, after both FINs, unacknowledged), no byte accepted for
+               // write_timeout
+    close,     // close_gracefully() did not see the peer's EOF in time
+    lifetime,  // lifetime_timeout passed since the connection opened, however busy it was
 };
 std::string_view to_string(timeout_kind k) noexcept;
 
@@ -63,10 +64,15 @@ struct connection_options {
     // Stop reading while above high_water (resume at low_water). Keeps a request/response server's
     // memory bounded by high_water plus one read when a client sends but does not read.
     bool pause_reading_on_backpressure = true;
-    // Zero disables a timeout.
+    // Zero disables a timeout. idle, read and write are inactivity timeouts: a single byte
+    // pushes them back, so a peer that trickles (a slowloris) is never ended by them.
     clock::duration idle_timeout{0};
     clock::duration read_timeout{0};
     clock::duration write_timeout{0};
+    // A hard cap counted from adopt(), pushed back by nothing: the connection is aborted once it
+    // has been open this long, even in the middle of close_gracefully(). The bound for a peer
+    // that trickles, and for one-request connections that must not outlive their budget.
+    clock::duration lifetime_timeout{0};
     // CLOSE_WAIT detector: on_close_wait fires once if the peer's FIN was read this long ago and
     // the application has neither shut down writing nor closed.
     clock::duration close_wait_after{0};

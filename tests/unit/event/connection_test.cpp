@@ -237,6 +237,40 @@ TEST_F(served, idle_timeout_is_pushed_back_by_activity) {
     EXPECT_EQ(conn_->timeout_fired(), timeout_kind::idle);
 }
 
+TEST_F(served, lifetime_timeout_is_not_pushed_back_by_activity) {
+    connection_options opts;
+    opts.idle_timeout = 150ms;
+    opts.lifetime_timeout = 400ms;
+    serve(echo(), opts);
+    const auto started = clock::now();
+    int echoed = 0;
+    for (int i = 0; i < 40 && closed_count_.load() == 0; ++i) {  // at most 2 s of traffic
+        std::this_thread::sleep_for(50ms);
+        if (!test::send_all(pair_.client.get(), "x", 1)) break;
+        char c;
+        if (::recv(pair_.client.get(), &c, 1, 0) == 1) ++echoed;
+    }
+    ASSERT_TRUE(wait_closed(5s));
+    EXPECT_EQ(conn_->timeout_fired(), timeout_kind::lifetime);
+    EXPECT_EQ(report().outcome, close_outcome::timed_out);
+    EXPECT_EQ(report().method, close_method::abort);
+    EXPECT_GE(echoed, 4) << "traffic every 50 ms should have kept the idle timer away";
+    EXPECT_GE(report().lifetime, 400ms);
+    EXPECT_LT(clock::now() - started, 2s);
+}
+
+TEST_F(served, lifetime_timeout_also_bounds_close_gracefully) {
+    connection_options opts;
+    opts.lifetime_timeout = 300ms;
+    serve({}, opts);
+    lt_.sync([&] { conn_->close_gracefully(5s, 1U << 20); });  // the peer never sends EOF
+    ASSERT_TRUE(wait_closed(5s));
+    EXPECT_EQ(conn_->timeout_fired(), timeout_kind::lifetime);
+    EXPECT_EQ(report().outcome, close_outcome::timed_out);
+    EXPECT_EQ(report().method, close_method::graceful);
+    EXPECT_LT(report().close_duration, 1s) << "the 5 s close deadline ended it, not the lifetime";
+}
+
 TEST_F(served, read_timeout_fires_when_nothing_arrives) {
     connection_options opts;
     opts.read_timeout = 100ms;
