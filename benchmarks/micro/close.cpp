@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 #include "orderly/core/deadline.hpp"
@@ -108,6 +109,24 @@ void close_orderly(benchmark::State& state) {
         });
 }
 
+// The destructor (destroy_policy::close): nobody can read its report, so it only releases.
+void close_orderly_destructor(benchmark::State& state) {
+    std::vector<std::optional<stream_socket>> sockets;
+    sockets.reserve(batch_size);
+    std::size_t next = 0;
+    run_close(
+        state,
+        [&](std::vector<fd_pair>& pairs) {
+            sockets.clear();
+            for (fd_pair& p : pairs) {
+                sockets.emplace_back(std::in_place, unique_fd(p.a));
+                p.a = -1;
+            }
+            next = 0;
+        },
+        [&](fd_pair&) { sockets[next++].reset(); });
+}
+
 // What stream_socket::close() collects before it releases the descriptor (see finish() in
 // src/net/stream_socket.cpp), done on a socket that stays open: the difference to close:raw is
 // the part of orderly's close that is not the close itself.
@@ -179,6 +198,7 @@ void tcp_info_orderly(benchmark::State& state) {
 [[maybe_unused]] const bool registered = [] {
     benchmark::RegisterBenchmark("close/tcp:raw", close_raw);
     benchmark::RegisterBenchmark("close/tcp:orderly_close", close_orderly);
+    benchmark::RegisterBenchmark("close/tcp:orderly_destructor", close_orderly_destructor);
     benchmark::RegisterBenchmark("close/tcp:orderly_report_only", report_only);
     benchmark::RegisterBenchmark("tcp_info/tcp:raw", tcp_info_raw);
     benchmark::RegisterBenchmark("tcp_info/tcp:orderly", tcp_info_orderly);

@@ -35,8 +35,10 @@ struct close_options {
 
 // What the destructor does with a socket that is still open. Explicit, per socket.
 enum class destroy_policy {
-    close,     // default: plain close(); never blocks (may RST if unread data is queued)
-    abort,     // SO_LINGER{1,0}: the peer gets RST at once
+    close,  // default: plain close(); never blocks (may RST if unread data is queued)
+    abort,  // SO_LINGER{1,0}: the peer gets RST at once
+    // close and abort build no close_report (nobody could read it); call close() or abort()
+    // explicitly for one.
     graceful,  // close_gracefully(destroy_close_options()): BLOCKS up to its timeout
 };
 
@@ -134,6 +136,8 @@ class stream_socket {
   private:
     // Common tail of close(), abort() and close_gracefully(): collect, release, fill the report.
     close_report finish(close_report r, clock::time_point close_started, bool abortive) noexcept;
+    // SO_LINGER as `abortive` asks (RST, or never block), then close the descriptor.
+    void release_descriptor(bool abortive) noexcept;
     void note_error(std::error_code ec) noexcept;
     void end_by_policy() noexcept;
     // After read_to_end reached its limit: errc::drain_limit if another byte is there (left

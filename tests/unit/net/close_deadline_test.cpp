@@ -49,5 +49,13 @@ TEST(close_deadline, plain_close_does_not_block_despite_so_linger) {
     EXPECT_LT(clock::now() - t0, 1s) << "close() is documented never to block";
 }
 
+TEST(close_deadline, destructor_does_not_block_despite_so_linger) {
+    auto p = stuck_pair();
+    ASSERT_TRUE(set_linger(p.server.native_handle(), std::chrono::seconds(3)).has_value());
+    const auto t0 = clock::now();
+    { stream_socket gone = std::move(p.server); }  // destroy_policy::close, no report
+    EXPECT_LT(clock::now() - t0, 1s) << "the destructor's close is documented never to block";
+}
+
 }  // namespace
 }  // namespace orderly
