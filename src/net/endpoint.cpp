@@ -328,8 +328,11 @@ result<endpoint> endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) noex
 result<endpoint, error_info> endpoint::parse(std::string_view text) {
     if (text.substr(0, unix_prefix.size()) == unix_prefix) {
         const std::string_view rest = text.substr(unix_prefix.size());
-        auto made =
-            !rest.empty() && rest.front() == '@' ? unix_abstract(rest.substr(1)) : unix_path(rest);
+        // "unix:./@x" is the escape for a relative path that starts with '@' (to_string writes
+        // it so): the path is "@x", the same file, and the text parses back to the same bytes.
+        auto made = !rest.empty() && rest.front() == '@' ? unix_abstract(rest.substr(1))
+                    : rest.substr(0, 3) == "./@"         ? unix_path(rest.substr(2))
+                                                         : unix_path(rest);
         if (!made) return parse_error(made.error().detail);
         return made;
     }
@@ -452,7 +455,8 @@ std::string endpoint::to_string() const {
             return "[" + host() + "]:" + std::to_string(port());
         case address_family::unix_path: {
             std::string path = host();
-            return path.empty() ? "unix:(unnamed)" : "unix:" + path;
+            if (path.empty()) return "unix:(unnamed)";
+            return (path.front() == '@' ? "unix:./" : "unix:") + path;
         }
         case address_family::unix_abstract:
             return "unix:@" + host();

@@ -75,6 +75,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "/with:colon]and[brackets", 0, "unix:/with:colon]and[brackets"},
         good_case{"unix:" + std::string(107, 'p'), address_family::unix_path, std::string(107, 'p'),
                   0, "unix:" + std::string(107, 'p')},
+        good_case{"unix:./sock", address_family::unix_path, "./sock", 0, "unix:./sock"},
+        // A relative path starting with '@' is written with "./" so it does not read as abstract.
+        good_case{"unix:./@file", address_family::unix_path, "@file", 0, "unix:./@file"},
+        good_case{"unix:./@" + std::string(106, 'p'), address_family::unix_path,
+                  "@" + std::string(106, 'p'), 0, "unix:./@" + std::string(106, 'p')},
         good_case{"unix:@name", address_family::unix_abstract, "name", 0, "unix:@name"},
         good_case{"unix:@@", address_family::unix_abstract, "@", 0, "unix:@@"},
         good_case{"unix:@" + std::string(107, 'a'), address_family::unix_abstract,
@@ -210,6 +215,11 @@ TEST(endpoint, equality) {
     EXPECT_NE(*endpoint::parse("unix:/a"), *endpoint::parse("unix:@a"));
     EXPECT_NE(*endpoint::parse("unix:/a"), *endpoint::parse("unix:/ab"));
     EXPECT_EQ(*endpoint::parse("unix:/a"), *endpoint::unix_path("/a"));
+    // The path "@a" and the abstract name "a" stay apart through the text form.
+    const auto at_path = *endpoint::unix_path("@a");
+    EXPECT_EQ(at_path.to_string(), "unix:./@a");
+    EXPECT_EQ(*endpoint::parse(at_path.to_string()), at_path);
+    EXPECT_NE(at_path, *endpoint::parse("unix:@a"));
     EXPECT_NE(*endpoint::parse("unix:@a"), *endpoint::parse("unix:@ab"));
     EXPECT_NE(endpoint{}, endpoint::ipv4_any(0));
 }
