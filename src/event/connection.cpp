@@ -14,6 +14,7 @@
 #include "orderly/event/registry.hpp"
 #include "orderly/net/socket_options.hpp"
 #include "orderly/net/tcp_info.hpp"
+#include "sys.hpp"
 
 namespace orderly {
 
@@ -199,7 +200,7 @@ void connection::on_io(std::uint32_t events) {
 void connection::handle_read(bool to_eagain) {
     const std::span<std::byte> buf = loop_->read_buffer();
     for (int round = 0; to_eagain || round < max_reads_per_event; ++round) {
-        const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+        const ssize_t n = detail::sys_recv(fd_.get(), buf.data(), buf.size(), 0);
         if (n > 0) {
             const auto got = static_cast<std::size_t>(n);
             last_read_ = loop_->now();
@@ -255,7 +256,7 @@ result<void> connection::write(std::span<const std::byte> data) {
     if (out_head_ == out_.size()) {
         // Nothing queued: give it to the kernel first; most writes never touch the buffer.
         for (;;) {
-            const ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+            const ssize_t n = detail::sys_send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
             if (n >= 0) {
                 sent = static_cast<std::size_t>(n);
                 bytes_sent_ += sent;
@@ -291,7 +292,7 @@ result<void> connection::write(std::span<const std::byte> data) {
 bool connection::flush() {
     while (out_head_ < out_.size()) {
         const std::size_t want = out_.size() - out_head_;
-        const ssize_t n = ::send(fd_.get(), out_.data() + out_head_, want, MSG_NOSIGNAL);
+        const ssize_t n = detail::sys_send(fd_.get(), out_.data() + out_head_, want, MSG_NOSIGNAL);
         if (n > 0) {
             out_head_ += static_cast<std::size_t>(n);
             bytes_sent_ += static_cast<std::size_t>(n);

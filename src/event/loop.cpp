@@ -11,6 +11,8 @@
 #include <climits>
 #include <system_error>
 
+#include "sys.hpp"
+
 namespace orderly {
 
 namespace {
@@ -204,7 +206,7 @@ void loop::run() {
     epoll_event events[max_events];
     while (!stop_.load(std::memory_order_acquire)) {
         run_deferred();
-        const int n = ::epoll_wait(epoll_.get(), events, max_events, next_wait_ms());
+        const int n = detail::sys_epoll_wait(epoll_.get(), events, max_events, next_wait_ms());
         if (n < 0) {
             if (errno == EINTR) continue;
             throw_errno("epoll_wait");  // EBADF/EINVAL: a bug, not a condition to survive
