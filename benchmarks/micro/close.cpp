@@ -88,19 +88,24 @@ void close_raw(benchmark::State& state) {
         });
 }
 
+// Hands the client ends of a batch to stream_sockets (adopting, fcntl O_NONBLOCK, untimed).
+template <class Socket>
+void adopt_clients(std::vector<fd_pair>& pairs, std::vector<Socket>& sockets) {
+    sockets.clear();
+    for (fd_pair& p : pairs) {
+        sockets.emplace_back(stream_socket(unique_fd(p.a)));
+        p.a = -1;
+    }
+}
+
 void close_orderly(benchmark::State& state) {
-    // Adopting (fcntl O_NONBLOCK) happens untimed; the sockets own the client descriptors.
     std::vector<stream_socket> sockets;
     sockets.reserve(batch_size);
     std::size_t next = 0;
     run_close(
         state,
         [&](std::vector<fd_pair>& pairs) {
-            sockets.clear();
-            for (fd_pair& p : pairs) {
-                sockets.emplace_back(unique_fd(p.a));
-                p.a = -1;
-            }
+            adopt_clients(pairs, sockets);
             next = 0;
         },
         [&](fd_pair&) {
@@ -117,11 +122,7 @@ void close_orderly_destructor(benchmark::State& state) {
     run_close(
         state,
         [&](std::vector<fd_pair>& pairs) {
-            sockets.clear();
-            for (fd_pair& p : pairs) {
-                sockets.emplace_back(std::in_place, unique_fd(p.a));
-                p.a = -1;
-            }
+            adopt_clients(pairs, sockets);
             next = 0;
         },
         [&](fd_pair&) { sockets[next++].reset(); });

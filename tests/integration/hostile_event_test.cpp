@@ -49,6 +49,35 @@ bool peer_sees_reset(int fd) {
     }
 }
 
+// A slowloris on its own thread: one byte every 100 ms until stopped or a send fails.
+class trickler {
+  public:
+    explicit trickler(int fd)
+        : thread_([this, fd] {
+              while (!stop_.load()) {
+                  if (::send(fd, "s", 1, MSG_NOSIGNAL) != 1) {
+                      errno_ = errno;
+                      return;
+                  }
+                  std::this_thread::sleep_for(100ms);
+              }
+          }) {}
+    trickler(const trickler&) = delete;
+    trickler& operator=(const trickler&) = delete;
+    ~trickler() { stop(); }
+    // Stops and joins; the errno of the send that failed, 0 if none did.
+    int stop() {
+        stop_ = true;
+        if (thread_.joinable()) thread_.join();
+        return errno_.load();
+    }
+
+  private:
+    std::atomic<bool> stop_{false};
+    std::atomic<int> errno_{0};
+    std::thread thread_;
+};
+
 // One connection served on its own loop thread; the end is recorded with its time.
 class hostile_event : public testing::Test {
   protected:
@@ -238,17 +267,9 @@ TEST_F(hostile_event, slowloris_is_ended_by_an_application_request_deadline) {
         });
     };
     serve(std::move(cb), opts);
-    const int fd = pair_.client.get();
-    std::atomic<bool> stop{false};
-    std::thread trickle([&] {
-        while (!stop.load()) {
-            if (::send(fd, "s", 1, MSG_NOSIGNAL) != 1) break;
-            std::this_thread::sleep_for(100ms);
-        }
-    });
+    trickler trickle(pair_.client.get());
     ASSERT_TRUE(wait_closed());
-    stop = true;
-    trickle.join();
+    trickle.stop();
     const auto r = report();
     EXPECT_EQ(r.outcome, close_outcome::timed_out) << r.to_string();
     EXPECT_EQ(kind(), timeout_kind::close);
@@ -266,20 +287,9 @@ TEST_F(hostile_event, slowloris_is_ended_by_the_lifetime_timeout) {
     opts.lifetime_timeout = 1s;
     serve({}, opts);
     const int fd = pair_.client.get();
-    std::atomic<bool> stop{false};
-    std::atomic<int> trickle_errno{0};
-    std::thread trickle([&] {
-        while (!stop.load()) {
-            if (::send(fd, "s", 1, MSG_NOSIGNAL) != 1) {
-                trickle_errno = errno;
-                break;
-            }
-            std::this_thread::sleep_for(100ms);
-        }
-    });
+    trickler trickle(fd);
     ASSERT_TRUE(wait_closed());
-    stop = true;
-    trickle.join();
+    const int seen = trickle.stop();
     const auto r = report();
     EXPECT_EQ(r.outcome, close_outcome::timed_out) << r.to_string();
     EXPECT_EQ(kind(), timeout_kind::lifetime);
@@ -287,7 +297,6 @@ TEST_F(hostile_event, slowloris_is_ended_by_the_lifetime_timeout) {
     EXPECT_GE(r.bytes_received, 8U) << "the trickle went on until the end";
     expect_within(closed_at() - opened_at_, 1s);
     // The RST reaches whichever call comes first: the trickle's next send, or our read.
-    const int seen = trickle_errno.load();
     EXPECT_TRUE(seen == ECONNRESET || seen == EPIPE || (seen == 0 && peer_sees_reset(fd)))
         << "the peer must see the abort, got errno " << seen;
 }
