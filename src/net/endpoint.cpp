@@ -325,13 +325,28 @@ result<endpoint> endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) noex
     }
 }
 
+namespace {
+
+// A path of the form "@x", "./@x", "././@x"...: written after "unix:" as it is, the first would
+// read as an abstract name, and the others would lose their escape when parsed. to_string()
+// puts one more "./" in front of such a path, and parse() takes exactly one away, so every path
+// prints to a text that parses back to the same bytes.
+bool reads_as_abstract(std::string_view path) noexcept {
+    while (path.substr(0, 2) == "./")
+        path.remove_prefix(2);
+    return !path.empty() && path.front() == '@';
+}
+
+}  // namespace
+
 result<endpoint, error_info> endpoint::parse(std::string_view text) {
     if (text.substr(0, unix_prefix.size()) == unix_prefix) {
         const std::string_view rest = text.substr(unix_prefix.size());
-        // "unix:./@x" is the escape for a relative path that starts with '@' (to_string writes
-        // it so): the path is "@x", the same file, and the text parses back to the same bytes.
+        // A leading "./" before a path that reads like an abstract name is the escape that
+        // to_string() adds (see reads_as_abstract): drop it, the file is the same.
+        const bool escaped = rest.substr(0, 2) == "./" && reads_as_abstract(rest.substr(2));
         auto made = !rest.empty() && rest.front() == '@' ? unix_abstract(rest.substr(1))
-                    : rest.substr(0, 3) == "./@"         ? unix_path(rest.substr(2))
+                    : escaped                            ? unix_path(rest.substr(2))
                                                          : unix_path(rest);
         if (!made) return parse_error(made.error().detail);
         return made;
@@ -456,7 +471,7 @@ std::string endpoint::to_string() const {
         case address_family::unix_path: {
             std::string path = host();
             if (path.empty()) return "unix:(unnamed)";
-            return (path.front() == '@' ? "unix:./" : "unix:") + path;
+            return (reads_as_abstract(path) ? "unix:./" : "unix:") + path;
         }
         case address_family::unix_abstract:
             return "unix:@" + host();

@@ -2,7 +2,8 @@
 // endpoint: where a stream socket lives. IPv4, IPv6 (with scope id) or a Unix-domain socket (a path
 // or a Linux abstract name). Text forms, accepted by parse() and produced by to_string():
 //   127.0.0.1:8080    [::1]:8080    [fe80::1%eth0]:8080    unix:/run/app.sock    unix:@name
-// A relative path that itself starts with '@' is written unix:./@file (parsed back to "@file").
+// A relative path that itself starts with '@' is written unix:./@file (parsed back to "@file";
+// one "./" is added in front of, and taken from, any path that would otherwise read so).
 // parse() accepts numeric addresses only; host names go through resolve().
 
 #include <sys/socket.h>

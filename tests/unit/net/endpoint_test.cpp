@@ -220,6 +220,11 @@ TEST(endpoint, equality) {
     EXPECT_EQ(at_path.to_string(), "unix:./@a");
     EXPECT_EQ(*endpoint::parse(at_path.to_string()), at_path);
     EXPECT_NE(at_path, *endpoint::parse("unix:@a"));
+    // A path that already starts with "./@" keeps its bytes through the text form too (found by
+    // fuzz_endpoint; the input is in fuzz/regressions).
+    const auto dot_at_path = *endpoint::unix_path("./@a");
+    EXPECT_EQ(dot_at_path.to_string(), "unix:././@a");
+    EXPECT_EQ(*endpoint::parse(dot_at_path.to_string()), dot_at_path);
     EXPECT_NE(*endpoint::parse("unix:@a"), *endpoint::parse("unix:@ab"));
     EXPECT_NE(endpoint{}, endpoint::ipv4_any(0));
 }
