@@ -33,12 +33,12 @@ struct close_options {
     std::uint64_t drain_limit = 1U << 20;
 };
 
-// What the destructor does with a socket that is still open. Explicit, per socket.
+// What the destructor does with a socket that is still open. Explicit, per socket. No report
+// comes out of a destructor, so close and abort do not collect one (call close() or abort()
+// yourself to learn how the connection ended).
 enum class destroy_policy {
-    close,  // default: plain close(); never blocks (may RST if unread data is queued)
-    abort,  // SO_LINGER{1,0}: the peer gets RST at once
-    // close and abort build no close_report (nobody could read it); call close() or abort()
-    // explicitly for one.
+    close,     // default: plain close(); never blocks (may RST if unread data is queued)
+    abort,     // SO_LINGER{1,0}: the peer gets RST at once
     graceful,  // close_gracefully(destroy_close_options()): BLOCKS up to its timeout
 };
 
