@@ -88,44 +88,37 @@ void close_raw(benchmark::State& state) {
         });
 }
 
-// Hands the client ends of a batch to stream_sockets (adopting, fcntl O_NONBLOCK, untimed).
-template <class Socket>
-void adopt_clients(std::vector<fd_pair>& pairs, std::vector<Socket>& sockets) {
-    sockets.clear();
-    for (fd_pair& p : pairs) {
-        sockets.emplace_back(stream_socket(unique_fd(p.a)));
-        p.a = -1;
-    }
-}
-
-void close_orderly(benchmark::State& state) {
-    std::vector<stream_socket> sockets;
+// Runs `close_one(socket)` once per iteration on a Socket (stream_socket, or an optional of one)
+// that owns a fresh client end; adopting (fcntl O_NONBLOCK) happens untimed.
+template <class Socket, class CloseOne>
+void close_adopted(benchmark::State& state, CloseOne close_one) {
+    std::vector<Socket> sockets;
     sockets.reserve(batch_size);
     std::size_t next = 0;
     run_close(
         state,
         [&](std::vector<fd_pair>& pairs) {
-            adopt_clients(pairs, sockets);
+            sockets.clear();
+            for (fd_pair& p : pairs) {
+                sockets.emplace_back(stream_socket(unique_fd(p.a)));
+                p.a = -1;
+            }
             next = 0;
         },
-        [&](fd_pair&) {
-            close_report r = sockets[next++].close();
-            benchmark::DoNotOptimize(r);
-        });
+        [&](fd_pair&) { close_one(sockets[next++]); });
+}
+
+void close_orderly(benchmark::State& state) {
+    close_adopted<stream_socket>(state, [](stream_socket& s) {
+        close_report r = s.close();
+        benchmark::DoNotOptimize(r);
+    });
 }
 
 // The destructor (destroy_policy::close): nobody can read its report, so it only releases.
 void close_orderly_destructor(benchmark::State& state) {
-    std::vector<std::optional<stream_socket>> sockets;
-    sockets.reserve(batch_size);
-    std::size_t next = 0;
-    run_close(
-        state,
-        [&](std::vector<fd_pair>& pairs) {
-            adopt_clients(pairs, sockets);
-            next = 0;
-        },
-        [&](fd_pair&) { sockets[next++].reset(); });
+    close_adopted<std::optional<stream_socket>>(state,
+                                                [](std::optional<stream_socket>& s) { s.reset(); });
 }
 
 // What stream_socket::close() collects before it releases the descriptor (see finish() in

@@ -200,6 +200,16 @@ result<split_parts, error_info> split_shape(std::string_view text) {
     return parts;
 }
 
+// A path of the form "@x", "./@x", "././@x"...: written after "unix:" as it is, the first would
+// read as an abstract name, and the others would lose their escape when parsed. to_string()
+// puts one more "./" in front of such a path, and parse() takes exactly one away, so every path
+// prints to a text that parses back to the same bytes.
+bool reads_as_abstract(std::string_view path) noexcept {
+    while (path.substr(0, 2) == "./")
+        path.remove_prefix(2);
+    return !path.empty() && path.front() == '@';
+}
+
 }  // namespace
 
 endpoint::endpoint() noexcept = default;
@@ -324,20 +334,6 @@ result<endpoint> endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) noex
             return fail(bad);
     }
 }
-
-namespace {
-
-// A path of the form "@x", "./@x", "././@x"...: written after "unix:" as it is, the first would
-// read as an abstract name, and the others would lose their escape when parsed. to_string()
-// puts one more "./" in front of such a path, and parse() takes exactly one away, so every path
-// prints to a text that parses back to the same bytes.
-bool reads_as_abstract(std::string_view path) noexcept {
-    while (path.substr(0, 2) == "./")
-        path.remove_prefix(2);
-    return !path.empty() && path.front() == '@';
-}
-
-}  // namespace
 
 result<endpoint, error_info> endpoint::parse(std::string_view text) {
     if (text.substr(0, unix_prefix.size()) == unix_prefix) {
