@@ -15,8 +15,8 @@
 namespace orderly::diag {
 
 // nlmsghdr + inet_diag_req_v2 for every TCP socket of `family` (AF_INET or AF_INET6) in any
-// state from ESTABLISHED to NEW_SYN_RECV, asking for TCP_INFO and the socket's memory (the
-// kernel adds the shutdown bits to every full socket by itself).
+// state but TIME_WAIT (which no descriptor holds), asking for TCP_INFO and the socket's memory
+// (the kernel adds the shutdown bits to every full socket by itself).
 std::vector<std::byte> tcp_dump_request(int family, std::uint32_t seq);
 // nlmsghdr + unix_diag_req for every Unix socket, with its name, peer, queues, memory and owner.
 std::vector<std::byte> unix_dump_request(std::uint32_t seq);
