@@ -30,7 +30,13 @@ std::string where(const socket_info& s) {
     std::string out = s.fd >= 0 ? "fd " + std::to_string(s.fd) + " " : "";
     out += s.kernel.local.to_string();
     out += " -> ";
-    out += s.kernel.peer.to_string();
+    if (s.kernel.unix_peer_gone) {
+        out += "(peer gone)";
+    } else if (s.kernel.peer.family() == address_family::none) {
+        out += "*";
+    } else {
+        out += s.kernel.peer.to_string();
+    }
     return out;
 }
 
@@ -187,8 +193,8 @@ void find_fin_wait2(const process_snapshot& p, milliseconds min_age, std::vector
     }
     c.finish(out,
              count_text(c.count(), "connection", "connections") +
-                 " that this program shut down for writing wait for the peer's FIN (FIN_WAIT2, "
-                 "ss's \"<--\")",
+                 " shut down for writing by this program " + (c.count() == 1 ? "waits" : "wait") +
+                 " for the peer's FIN (FIN_WAIT2, ss's \"<--\")",
              "The peer has not finished; it may be leaking CLOSE_WAIT itself. Bound the wait: "
              "close_gracefully() with a deadline, or close() (or abort()) after a timeout once "
              "writing is shut down.");
@@ -241,12 +247,11 @@ void find_orphans(const process_snapshot& p, milliseconds min_age, std::vector<f
         states += (states.empty() ? "" : ", ") + name + " " + std::to_string(n);
     }
     c.finish(out,
-             count_text(c.count(), "socket", "sockets") +
-                 " on this program's listening ports were closed before the connection ended "
-                 "and are left to the kernel (" +
-                 states +
-                 "); no descriptor holds them, so another process on the same port may have "
-                 "left them",
+             count_text(c.count(), "socket on this program's listening ports was",
+                        "sockets on this program's listening ports were") +
+                 " closed before the connection ended and left to the kernel (" + states +
+                 "); as no descriptor holds such a socket, another process listening on the "
+                 "same port may have closed it",
              "After close() the program can no longer learn whether its last bytes arrived or "
              "whether the peer ended. Shut down writing and read to the peer's EOF before "
              "close() (close_gracefully()), so the end is known and reported. FIN_WAIT2 here "
