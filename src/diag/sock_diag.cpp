@@ -36,6 +36,12 @@ T load(bytes_view b, std::size_t offset) {
     return v;
 }
 
+// memcpy of the first min(b.size(), n) bytes of `b`; nothing (not even a null pointer) for an
+// empty span, whose data() may be null.
+void copy_prefix(void* to, std::size_t n, bytes_view b) {
+    if (!b.empty()) std::memcpy(to, b.data(), b.size() < n ? b.size() : n);
+}
+
 std::size_t align4(std::size_t n) {
     return (n + 3) & ~static_cast<std::size_t>(3);
 }
@@ -92,7 +98,7 @@ result<void, error_info> for_each_attribute(bytes_view attrs, std::size_t base, 
 tcp_details tcp_details_from(bytes_view b) {
     // Older kernels send a shorter struct, newer ones a longer one: take what both know.
     ::tcp_info ti{};
-    std::memcpy(&ti, b.data(), b.size() < sizeof ti ? b.size() : sizeof ti);
+    copy_prefix(&ti, sizeof ti, b);
     tcp_details d;
     d.rtt_us = ti.tcpi_rtt;
     d.rto_us = ti.tcpi_rto;
@@ -115,7 +121,7 @@ tcp_details tcp_details_from(bytes_view b) {
 
 memory_details memory_from(bytes_view b) {
     std::uint32_t v[SK_MEMINFO_VARS] = {};
-    std::memcpy(v, b.data(), b.size() < sizeof v ? b.size() : sizeof v);
+    copy_prefix(v, sizeof v, b);
     memory_details m;
     m.rmem_alloc = v[SK_MEMINFO_RMEM_ALLOC];
     m.rcvbuf = v[SK_MEMINFO_RCVBUF];
@@ -149,7 +155,7 @@ endpoint unix_endpoint(bytes_view name) {
     sockaddr_un sun{};
     sun.sun_family = AF_UNIX;
     const std::size_t n = name.size() < sizeof sun.sun_path ? name.size() : sizeof sun.sun_path;
-    std::memcpy(sun.sun_path, name.data(), n);
+    copy_prefix(sun.sun_path, n, name);
     auto e = endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&sun),
                                      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n));
     return e ? *e : endpoint{};
