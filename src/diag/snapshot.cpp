@@ -43,8 +43,9 @@ void finish(process_snapshot& s, const socket_table& t, bool other_netns,
     }
     if (s.descriptors.other_sockets > 0) {
         s.notes.push_back(std::to_string(s.descriptors.other_sockets) +
-                          " socket descriptors are not TCP or Unix stream connections (UDP, "
-                          "netlink, raw, or TCP sockets that are not connected)");
+                          " socket descriptors are in no TCP or Unix stream table: UDP, netlink "
+                          "or raw sockets, or TCP sockets not connected (never, or reset by the "
+                          "peer and not closed since)");
     }
     s.findings = diagnose(s, {opts.min_age});
 }

@@ -124,14 +124,13 @@ void print_process(const diag::process_snapshot& p, bool verbose) {
     const auto& d = p.descriptors;
     const std::string limit = d.limit.soft ? std::to_string(*d.limit.soft) : "unlimited";
     if (p.listeners.empty() && p.connections.empty() && p.orphans.empty()) {
-        fmt::print(
-            "  no TCP or Unix stream sockets; {} of {} descriptors in use ({} other sockets)\n",
-            d.open, limit, d.other_sockets);
+        fmt::print("  no TCP or Unix stream sockets; {} of {} descriptors in use ({})\n", d.open,
+                   limit, plural(d.other_sockets, "other socket", "other sockets"));
     } else {
-        fmt::print("  {}, {}, {} left to the kernel; {} of {} descriptors in use, {} sockets\n",
+        fmt::print("  {}, {}, {} left to the kernel; {} of {} descriptors in use, {}\n",
                    plural(p.connections.size(), "connection", "connections"),
                    plural(p.listeners.size(), "listener", "listeners"), p.orphans.size(), d.open,
-                   limit, d.sockets);
+                   limit, plural(d.sockets, "socket", "sockets"));
         fmt::print("  states: {}\n", states_line(p));
     }
     if (verbose && !(p.listeners.empty() && p.connections.empty() && p.orphans.empty())) {
