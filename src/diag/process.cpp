@@ -97,11 +97,11 @@ failure<error_info> no_such_process(int pid) {
 failure<error_info> no_permission(const process_info& p, const std::string& what) {
     const std::uint32_t me = ::geteuid();
     const std::string who = p.uid == 0 ? "as root" : "as root or as " + p.user;
-    return fail(errno_code(EACCES),
-                "no permission to read " + what + ": process " + std::to_string(p.pid) + " (" +
-                    p.name + ") runs as user " + p.user + " (uid " + std::to_string(p.uid) +
-                    ") and this check as user " + user_name(me) + " (uid " + std::to_string(me) +
-                    "); run it " + who);
+    return fail(errno_code(EACCES), "no permission to read " + what + ": process " +
+                                        std::to_string(p.pid) + " (" + p.name + ") runs as user " +
+                                        p.user + " (uid " + std::to_string(p.uid) +
+                                        ") and this check as user " + user_name(me) + " (uid " +
+                                        std::to_string(me) + "); run it " + who);
 }
 
 // Fills open_descriptors and sockets from /proc/PID/fd.

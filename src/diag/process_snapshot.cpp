@@ -60,7 +60,7 @@ process_snapshot assemble(const process_info& p, const std::vector<kernel_socket
             continue;
         }
         auto info = info_of(*it->second, d.fd);
-        (info.kernel.is_listener() ? s.listeners : s.connections).push_back(std::move(info));
+        (info.kernel.is_listener() ? s.listeners : s.connections).push_back(info);
     }
 
     for (const auto& k : table) {

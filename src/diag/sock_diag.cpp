@@ -241,7 +241,7 @@ result<std::optional<kernel_socket>, error_info> parse_unix(bytes_view p, std::s
             }
         });
     if (!attrs) return failure{attrs.error()};
-    return std::optional<kernel_socket>{std::move(s)};
+    return std::optional<kernel_socket>{s};
 }
 
 // The errno an NLMSG_ERROR or NLMSG_DONE carries (negative in the message).
@@ -318,11 +318,11 @@ result<reply_part, error_info> parse_reply(bytes_view bytes, std::uint32_t seq) 
             if (family == AF_INET || family == AF_INET6) {
                 auto s = parse_inet(payload, body);
                 if (!s) return failure{s.error()};
-                out.sockets.push_back(std::move(*s));
+                out.sockets.push_back(*s);
             } else if (family == AF_UNIX) {
                 auto s = parse_unix(payload, body);
                 if (!s) return failure{s.error()};
-                if (*s) out.sockets.push_back(std::move(**s));
+                if (*s) out.sockets.push_back(**s);
             }
         } else if (h.nlmsg_type == NLMSG_OVERRUN) {
             return malformed(off, "the kernel reports an overrun (lost messages)");
@@ -431,8 +431,7 @@ result<dump_outcome, error_info> dump_once(int fd, const std::vector<std::byte>&
         auto part = parse_reply(bytes_view(buffer.data(), static_cast<std::size_t>(n)), seq);
         if (!part) return failure{part.error()};
         out.interrupted = out.interrupted || part->interrupted;
-        for (auto& s : part->sockets)
-            out.sockets.push_back(std::move(s));
+        out.sockets.insert(out.sockets.end(), part->sockets.begin(), part->sockets.end());
         if (part->done) return out;
     }
 }
@@ -458,8 +457,7 @@ result<socket_table, error_info> dump_sockets(int netns_fd) {
             if (!got) return failure{got.error()};
             if (got->interrupted && attempt < attempts) continue;
             if (got->interrupted) table.complete = false;
-            for (auto& s : got->sockets)
-                table.sockets.push_back(std::move(s));
+            table.sockets.insert(table.sockets.end(), got->sockets.begin(), got->sockets.end());
             break;
         }
     }
