@@ -16,28 +16,13 @@ import socket
 import sys
 import time
 
+from peers import listen, read_to_eof  # listen() prints "port N"
+
 LIFETIME = 60
 
 
 def say(*words):
     print(*words, flush=True)
-
-
-def listen_tcp():
-    lst = socket.socket()
-    lst.bind(("127.0.0.1", 0))
-    lst.listen(128)
-    say("port", lst.getsockname()[1])
-    return lst
-
-
-def read_to_eof(conn):
-    data = b""
-    while True:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
 
 
 def close_wait(lst, n, fixed):
@@ -88,11 +73,11 @@ def main():
         say("path", sys.argv[2])
         close_wait(lst, 1, False)
     elif mode in ("close-wait", "close-wait-fixed"):
-        close_wait(listen_tcp(), int(sys.argv[2]), mode == "close-wait-fixed")
+        close_wait(listen(), int(sys.argv[2]), mode == "close-wait-fixed")
     elif mode == "unread-close":
-        unread_close(listen_tcp())
+        unread_close(listen())
     elif mode == "sender":
-        sender(listen_tcp())
+        sender(listen())
     else:
         sys.exit("unknown mode " + mode)
 

@@ -404,13 +404,19 @@ const kernel_socket* by_inode(const socket_table& t, std::uint64_t inode) {
     return nullptr;
 }
 
+// A dump of this namespace that must succeed.
+socket_table dump_here() {
+    auto t = dump_sockets();
+    EXPECT_TRUE(t.has_value()) << t.error().message();
+    return t ? std::move(*t) : socket_table{};
+}
+
 TEST(sock_diag, dump_finds_real_tcp_sockets_with_their_state_and_queues) {
     auto pair = orderly::test::make_pair(orderly::test::transport::tcp4);
     const auto client = inode_of(pair.client.native_handle());
     const auto server = inode_of(pair.server.native_handle());
-    auto t = dump_sockets();
-    ASSERT_TRUE(t.has_value()) << t.error().message();
-    const auto* c = by_inode(*t, client);
+    auto t = dump_here();
+    const auto* c = by_inode(t, client);
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(c->state, tcp_state::established);
     EXPECT_EQ(c->local, pair.client.local_endpoint().value());
@@ -425,15 +431,15 @@ TEST(sock_diag, dump_finds_real_tcp_sockets_with_their_state_and_queues) {
     ASSERT_TRUE(pair.client.shutdown(shut::write).has_value());
     const kernel_socket* s = nullptr;
     const bool seen = eventually([&] {
-        t = dump_sockets();
-        s = t ? by_inode(*t, server) : nullptr;
+        t = dump_here();
+        s = by_inode(t, server);
         return s != nullptr && s->state == tcp_state::close_wait;
     });
     ASSERT_TRUE(seen);
     EXPECT_EQ(s->recv_queue, 6U);  // 5 bytes and the FIN, as ss shows it
     EXPECT_EQ(unread_bytes(*s), 5U);
     EXPECT_EQ(s->shutdown, std::optional<std::uint8_t>(shutdown_read));
-    c = by_inode(*t, client);
+    c = by_inode(t, client);
     ASSERT_NE(c, nullptr);
     EXPECT_TRUE(c->state == tcp_state::fin_wait2 || c->state == tcp_state::fin_wait1);
     EXPECT_EQ(c->shutdown, std::optional<std::uint8_t>(shutdown_write));
@@ -446,9 +452,8 @@ TEST(sock_diag, dump_finds_listeners_with_their_backlog) {
             continue;
         SCOPED_TRACE(orderly::test::to_string(transport));
         auto l = orderly::test::make_listener(transport);
-        auto t = dump_sockets();
-        ASSERT_TRUE(t.has_value()) << t.error().message();
-        const auto* s = by_inode(*t, inode_of(l.native_handle()));
+        const auto t = dump_here();
+        const auto* s = by_inode(t, inode_of(l.native_handle()));
         ASSERT_NE(s, nullptr);
         EXPECT_TRUE(s->is_listener());
         EXPECT_GT(s->send_queue, 0U);  // the backlog
@@ -462,20 +467,18 @@ TEST(sock_diag, dump_links_unix_peers_and_sees_a_peer_close) {
     auto pair = orderly::test::make_pair(orderly::test::transport::unix_path);
     const auto client = inode_of(pair.client.native_handle());
     const auto server = inode_of(pair.server.native_handle());
-    auto t = dump_sockets();
-    ASSERT_TRUE(t.has_value()) << t.error().message();
-    const auto* c = by_inode(*t, client);
+    auto t = dump_here();
+    const auto* c = by_inode(t, client);
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(c->kind, socket_kind::unix_stream);
     EXPECT_EQ(c->unix_peer_inode, server);
-    EXPECT_EQ(c->peer, by_inode(*t, server)->local);
+    EXPECT_EQ(c->peer, by_inode(t, server)->local);
     EXPECT_EQ(c->peer.family(), address_family::unix_path);
 
     ASSERT_TRUE(pair.server.send_all("abc").ok());
     (void)pair.server.close();
-    t = dump_sockets();
-    ASSERT_TRUE(t.has_value()) << t.error().message();
-    c = by_inode(*t, client);
+    t = dump_here();
+    c = by_inode(t, client);
     ASSERT_NE(c, nullptr);
     EXPECT_TRUE(c->unix_peer_gone);
     EXPECT_EQ(c->recv_queue, 3U);
@@ -497,9 +500,7 @@ TEST(sock_diag, dump_reads_another_network_namespace) {
     ASSERT_TRUE(there.has_value()) << there.error().message();
     ASSERT_NE(by_inode(*there, inode), nullptr);
     EXPECT_EQ(by_inode(*there, inode)->local, l.local_endpoint());
-    auto here = dump_sockets();
-    ASSERT_TRUE(here.has_value()) << here.error().message();
-    EXPECT_EQ(by_inode(*here, inode), nullptr);
+    EXPECT_EQ(by_inode(dump_here(), inode), nullptr);
 }
 
 }  // namespace
