@@ -32,6 +32,7 @@ void finish(process_snapshot& s, const socket_table& t, bool other_netns,
             const snapshot_options& opts) {
     s.taken = std::chrono::system_clock::now();
     s.counters = read_tcp_counters(s.pid);
+    s.notes.insert(s.notes.end(), t.notes.begin(), t.notes.end());
     if (!t.complete) {
         s.notes.emplace_back(
             "the socket table kept changing while it was read: a socket may be missing");

@@ -452,8 +452,16 @@ result<socket_table, error_info> dump_sockets(int netns_fd) {
             const auto request =
                 family == AF_UNIX ? unix_dump_request(seq) : tcp_dump_request(family, seq);
             auto got = dump_once(fd->get(), request, seq, buffer);
-            // A kernel without IPv6 has no AF_INET6 table to dump.
-            if (!got && family == AF_INET6 && got.error().code == errno_code(EAFNOSUPPORT)) break;
+            // A kernel without IPv6 or without the unix_diag module has no such table to dump.
+            if (!got && (got.error().code == errno_code(ENOENT) ||
+                         got.error().code == errno_code(EAFNOSUPPORT))) {
+                table.notes.push_back(std::string(family == AF_UNIX    ? "Unix"
+                                                  : family == AF_INET6 ? "IPv6 TCP"
+                                                                       : "IPv4 TCP") +
+                                      " sockets are not examined: the kernel cannot dump them (" +
+                                      got.error().code.message() + ")");
+                break;
+            }
             if (!got) return failure{got.error()};
             if (got->interrupted && attempt < attempts) continue;
             if (got->interrupted) table.complete = false;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "orderly/core/result.hpp"
@@ -42,13 +43,16 @@ void link_unix_peers(std::vector<kernel_socket>& table);
 
 struct socket_table {
     std::vector<kernel_socket> sockets;  // TCP (IPv4 and IPv6) and Unix stream sockets
-    bool complete = true;  // false: a table kept changing during every attempt to dump it
+    bool complete = true;            // false: a table kept changing during every attempt to dump it
+    std::vector<std::string> notes;  // a table the kernel cannot dump (no unix_diag, no IPv6)
 };
 
 // Dumps the TCP and Unix stream sockets of the calling thread's network namespace, or of the
 // namespace `netns_fd` refers to (an open /proc/PID/ns/net; needs CAP_SYS_ADMIN there). Each
 // dump is retried twice when the kernel says the table changed meanwhile; every receive waits at
-// most 5 s. Errors: the socket(2)/setns(2)/sendmsg/recvmsg errno, or the parser's, with a detail.
+// most 5 s. A family the kernel has no sock_diag handler for (ENOENT: unix_diag not loaded;
+// no IPv6) is left out with a note. Errors: the socket(2)/setns(2)/sendmsg/recvmsg errno, or the
+// parser's, with a detail.
 result<socket_table, error_info> dump_sockets(int netns_fd = -1);
 
 }  // namespace orderly::diag
