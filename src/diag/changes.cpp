@@ -38,7 +38,9 @@ void queue_growth(const socket_info& was, const socket_info& now, std::vector<st
     const bool listener = now.kernel.is_listener();
     const auto grew = [&](std::uint32_t a, std::uint32_t b, std::string_view what,
                           std::string_view unit) {
-        if (b <= a) return;
+        // A queue that was empty at the last look and holds bytes now is traffic; one that was
+        // not empty and has grown is not being drained.
+        if (a == 0 || b <= a) return;
         lines.push_back("fd " + std::to_string(now.fd) + " " + now.kernel.local.to_string() + ": " +
                         std::string(what) + " " + std::to_string(a) + " -> " + std::to_string(b) +
                         std::string(unit));

@@ -104,15 +104,20 @@ bool any_findings(const round_result& r) {
     return false;
 }
 
-void print_round(const doctor_config& cfg, const round_result& r, bool first) {
+// `before`: the previous look of --watch (nullptr for the first), whose processes get only what
+// changed; the others get their whole block. --all leaves out processes without findings (and,
+// after the first look, those where nothing changed) unless -v.
+void print_round(const doctor_config& cfg, const round_result& r, const round_result* before) {
     for (const auto& [pid, p] : r.processes) {
         if (cfg.json) {
             fmt::print("{}\n", diag::to_json(p));
-        } else if (first) {
-            // --all shows the processes with findings; -v shows every one.
-            if (!cfg.all || cfg.verbose || !p.findings.empty()) print_process(p, cfg.verbose);
-        } else {
-            print_changes(p);
+            continue;
+        }
+        const bool seen = before != nullptr && before->processes.count(pid) != 0;
+        if (seen) {
+            if (!cfg.all || cfg.verbose || !p.changes.empty()) print_changes(p);
+        } else if (!cfg.all || cfg.verbose || !p.findings.empty()) {
+            print_process(p, cfg.verbose);
         }
     }
     if (cfg.all && !cfg.json) print_system_summary(r.all, r.processes);
@@ -138,7 +143,7 @@ int run_doctor(const doctor_config& cfg) {
 
     round_result now = take_round(cfg, pids, opts, true);
     if (now.error != exit_ok) return now.error;
-    print_round(cfg, now, true);
+    print_round(cfg, now, nullptr);
     if (cfg.watch.empty()) return any_findings(now) ? exit_findings : exit_ok;
 
     install_stop_signals();
@@ -156,7 +161,7 @@ int run_doctor(const doctor_config& cfg) {
             p.changes = diag::changes_between(before->second, p);
         }
         if (!cfg.json) print_round_header(next.processes, now.processes, cfg.all);
-        print_round(cfg, next, false);
+        print_round(cfg, next, &now);
         now = std::move(next);
         if (now.processes.empty() && !cfg.all) {
             fmt::print("no process left to watch\n");

@@ -11,8 +11,8 @@
 namespace orderly::diag {
 
 // One line per change, e.g. "+3 half_closed_by_peer (CLOSE_WAIT): fds 8, 9, 10" or
-// "fd 5: send queue 0 -> 65536 B". Sockets are matched by the kernel's cookie. Empty when
-// nothing changed.
+// "fd 5 127.0.0.1:8000: send queue 4096 -> 65536 B" (a queue that was not empty and grew).
+// Sockets are matched by the kernel's cookie. Empty when nothing changed.
 std::vector<std::string> changes_between(const process_snapshot& before,
                                          const process_snapshot& after);
 

@@ -43,16 +43,22 @@ TEST(changes, growing_queues_and_findings) {
     before.listeners = {held(tcp_row(tcp_state::listen, "0.0.0.0:8000", "", 9), 3, -1)};
     before.findings.push_back({finding_kind::fin_wait2, 1, {}, {}, {}, "", {}, ""});
     before.findings.push_back({finding_kind::close_wait, 2, {}, {}, {}, "", {}, ""});
+    before.connections[0].kernel.send_queue = 4096;
+    before.connections[0].kernel.recv_queue = 10;
+    before.listeners[0].kernel.recv_queue = 1;
     process_snapshot after = before;
     after.connections[0].kernel.send_queue = 65536;
     after.connections[0].kernel.recv_queue = 0;  // shrinking is no news
     after.listeners[0].kernel.recv_queue = 4;
+    process_snapshot traffic = before;  // empty before: bytes in flight, no news either
+    traffic.connections[0].kernel.send_queue = 0;
+    EXPECT_TRUE(changes_between(traffic, before).empty());
     after.findings = {{finding_kind::close_wait, 5, {}, {}, {}, "", {}, ""},
                       {finding_kind::send_queue_stuck, 1, {}, {}, {}, "", {}, ""}};
     const auto lines = changes_between(before, after);
     ASSERT_EQ(lines.size(), 5U);
-    EXPECT_EQ(lines[0], "fd 3 0.0.0.0:8000: accept queue 0 -> 4");
-    EXPECT_EQ(lines[1], "fd 5 127.0.0.1:8000: send queue 0 -> 65536 B");
+    EXPECT_EQ(lines[0], "fd 3 0.0.0.0:8000: accept queue 1 -> 4");
+    EXPECT_EQ(lines[1], "fd 5 127.0.0.1:8000: send queue 4096 -> 65536 B");
     EXPECT_EQ(lines[2], "close_wait: 2 -> 5");
     EXPECT_EQ(lines[3], "new finding: send_queue_stuck (1)");
     EXPECT_EQ(lines[4], "resolved: fin_wait2");
