@@ -343,6 +343,25 @@ class DoctorTest(cli_test):
         self.assertEqual(row["shutdown"], conn["shutdown"])
         self.assertEqual(row["recv_q"], conn["recv_queue"])
 
+    # The lab's close-wait-leak scenario ends with the doctor's check on the lab itself.
+    def test_lab_close_wait_leak_ends_with_the_doctors_finding(self):
+        r = self.run_orderly("lab", "--json", "close-wait-leak", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+        notes = [e["result"] for e in events if e["kind"] == "note"]
+        forgotten = [e for e in events if e["kind"] == "call" and "forgets" in e["call"]]
+        self.assertEqual(len(forgotten), 5)
+        found = [n for n in notes if "(this process): close_wait: 5 connections in CLOSE_WAIT" in n]
+        self.assertEqual(len(found), 1, notes)
+        fds = [n for n in notes if n.strip().startswith("fds ")]
+        self.assertEqual(len(fds), 1, notes)
+        self.assertEqual(len(fds[0].split(";")[0].split(",")), 5)
+        self.assertIn("(this process): no close_wait finding", notes[-1])
+        self.assertLess(notes.index(found[0]), notes.index("the fix: close() after the peer's EOF"))
+        verdict = events[-1]
+        self.assertTrue(verdict["showed_lesson"], verdict)
+        self.assertIn("named 5 of their 5 descriptors, and none after the fix", verdict["verdict"])
+
     # JSON: valid, one object per process, every documented field with the documented type.
     def test_json_is_valid_and_complete(self):
         p, port = self.leaky("close-wait", "1")
