@@ -428,9 +428,16 @@ class DoctorTest(cli_test):
         self.assertTrue(all(x["pid"] == p.pid and x["changes"] == [] for x in looks))
         self.assertLess(looks[0]["time_unix_ms"], looks[2]["time_unix_ms"])
 
-    # A healthy orderly serve under load: nothing to report.
+    # A healthy orderly serve under load, on each backend: nothing to report.
     def test_healthy_orderly_serve_under_load_has_no_findings(self):
-        srv = self.orderly("serve", "echo", "127.0.0.1:0")
+        for backend in ("epoll", "automatic"):  # automatic: io_uring where usable
+            with self.subTest(backend=backend):
+                self.serve_under_load(backend)
+
+    def serve_under_load(self, backend):
+        # `env` execs the server, so its PID is the server's.
+        srv = self.start(["env", "ORDERLY_BACKEND=" + backend, BIN, "serve", "echo",
+                          "127.0.0.1:0"])
         _, port = self.listening(srv)
         errors = []
         stop_load = threading.Event()
