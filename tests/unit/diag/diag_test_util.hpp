@@ -2,6 +2,7 @@
 // Helpers of the diag tests: real sockets' inodes, bounded waits for the kernel to catch up, and
 // hand-made kernel_socket rows for the pure functions.
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,11 @@ inline std::uint64_t inode_of(int fd) {
     struct stat st {};
     if (::fstat(fd, &st) != 0) return 0;
     return st.st_ino;
+}
+
+// One send(2) of `data` on a blocking socket (small enough to go at once): the bytes sent, or -1.
+inline ssize_t send_raw(int fd, std::string_view data) {
+    return ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
 }
 
 // Polls `ok` until it returns true or `limit` passes: loopback delivery (softirq) and TCP timers
