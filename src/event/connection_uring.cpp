@@ -83,6 +83,9 @@ result<void> connection::uring_write(std::span<const std::byte> data) {
 bool connection::uring_submit_send() {
     io_uring_sqe* sqe = loop_->uring()->sqe();
     if (sqe == nullptr) return false;
+    // Not MSG_WAITALL: a send the kernel takes only in part completes with the count, so that
+    // bytes_sent and the write timeout see every byte the kernel accepted, as on epoll (with
+    // WAITALL a peer that stops reading would leave megabytes taken but uncounted).
     io_uring_prep_send(sqe, fd_.get(), inflight_.data() + inflight_head_,
                        inflight_.size() - inflight_head_, MSG_NOSIGNAL);
     sqe->user_data =

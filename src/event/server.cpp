@@ -150,7 +150,10 @@ struct worker final : io_handler, detail::uring_target {
         if (op != detail::uring_op::accept) return;
         const bool more = (flags & IORING_CQE_F_MORE) != 0;
         if (!more) accept_armed = false;
-        if (res >= 0) adopt_accepted(res, nullptr, 0);
+        if (res >= 0) {
+            adopt_accepted(res, nullptr, 0);
+            if (more) note_recovered();  // the multishot goes on: the accept after it did not fail
+        }
         if (!more && began_deferred) {
             began_deferred = false;
             srv->began_stop(began_abort_all);
@@ -209,6 +212,7 @@ struct worker final : io_handler, detail::uring_target {
     }
 
     void accept_some() {
+        int took = 0;
         for (int i = 0; i < accepts_per_event; ++i) {
             sockaddr_storage ss{};
             socklen_t len = sizeof ss;
@@ -216,11 +220,26 @@ struct worker final : io_handler, detail::uring_target {
                                      SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 const int err = errno;
-                if (err == EAGAIN) return;
+                if (err == EAGAIN) {
+                    if (took > 0) note_recovered();  // the backlog drained: the burst is over
+                    return;
+                }
                 if (!accept_failed(err)) return;
                 continue;
             }
             adopt_accepted(fd, reinterpret_cast<sockaddr*>(&ss), len);
+            ++took;
+        }
+        if (took > 0) note_recovered();
+    }
+
+    // Starvation ends, for the log, when accepting worked and the next attempt did not fail
+    // again: one descriptor freed and taken at once by the next waiting client is the same
+    // burst, not a new one (one line when it starts, one when it is over).
+    void note_recovered() {
+        if (srv->starving.load(std::memory_order_relaxed) && srv->starving.exchange(false)) {
+            srv->log("accept: descriptors available again after " +
+                     std::to_string(srv->refusals.exchange(0)) + " refusals; accepting resumed");
         }
     }
 
@@ -260,10 +279,6 @@ struct worker final : io_handler, detail::uring_target {
 
     void adopt_accepted(int fd, const sockaddr* sa, socklen_t len) {
         srv->accepted.fetch_add(1, std::memory_order_relaxed);
-        if (srv->starving.load(std::memory_order_relaxed) && srv->starving.exchange(false)) {
-            srv->log("accept: descriptors available again after " +
-                     std::to_string(srv->refusals.exchange(0)) + " refusals; accepting resumed");
-        }
         std::optional<endpoint> peer;
         if (sa != nullptr) {
             if (auto p = endpoint::from_sockaddr(sa, len)) peer = *p;
@@ -330,6 +345,12 @@ struct worker final : io_handler, detail::uring_target {
             backoff = 0;
         }
         if (stopping) return;
+        if (lp.uring() != nullptr) {
+            // Take what waits in the backlog the way epoll would (until EAGAIN or EMFILE), so a
+            // starved loop learns at once whether it is still starved; then the multishot.
+            accept_some();
+            if (paused || stopping) return;
+        }
         // Level-triggered: if clients are queued, the next wait reports the listener at once.
         if (!start_watching()) pause();
     }
