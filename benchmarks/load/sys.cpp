@@ -1,0 +1,316 @@
+#include "sys.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "output.hpp"
+
+namespace load {
+
+std::int64_t now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+double now_s() {
+    return static_cast<double>(now_ns()) * 1e-9;
+}
+
+int ms_until(double deadline, int cap) {
+    double ms = (deadline - now_s()) * 1000.0;
+    if (ms <= 0) return 0;
+    return ms > cap ? cap : static_cast<int>(ms) + 1;
+}
+
+double self_cpu_s() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+std::string read_file(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {};
+    std::string s;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        s.append(buf, static_cast<std::size_t>(n));
+    }
+    close(fd);
+    return s;
+}
+
+namespace {
+
+// utime + stime (fields 14 and 15 of /proc/PID/stat), in clock ticks.
+std::optional<unsigned long long> stat_ticks(const std::string& path) {
+    std::string s = read_file(path);
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    auto close_paren = s.rfind(')');
+    if (close_paren == std::string::npos || close_paren + 2 >= s.size()) return std::nullopt;
+    const char* p = s.c_str() + close_paren + 2;  // at field 3 (state)
+    for (int field = 3; field < 14; ++field) {
+        p = std::strchr(p, ' ');
+        if (!p) return std::nullopt;
+        ++p;
+    }
+    char* end = nullptr;
+    unsigned long long utime = std::strtoull(p, &end, 10);
+    unsigned long long stime = std::strtoull(end, nullptr, 10);
+    return utime + stime;
+}
+
+double ticks_to_s(unsigned long long t) {
+    return static_cast<double>(t) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// The pids of the ksoftirqd/N kernel threads; they live as long as the machine, so once.
+const std::vector<pid_t>& ksoftirqd_pids() {
+    static const std::vector<pid_t> pids = [] {
+        std::vector<pid_t> v;
+        DIR* d = opendir("/proc");
+        if (!d) return v;
+        while (dirent* e = readdir(d)) {  // NOLINT(concurrency-mt-unsafe): one thread
+            char* end = nullptr;
+            long pid = std::strtol(e->d_name, &end, 10);
+            if (pid <= 0 || *end != '\0') continue;
+            std::string comm = read_file(fmt::format("/proc/{}/comm", pid));
+            if (comm.rfind("ksoftirqd/", 0) == 0) v.push_back(static_cast<pid_t>(pid));
+        }
+        closedir(d);
+        return v;
+    }();
+    return pids;
+}
+
+}  // namespace
+
+std::optional<double> proc_cpu_s(pid_t pid) {
+    if (pid <= 0) return std::nullopt;
+    auto t = stat_ticks(fmt::format("/proc/{}/stat", pid));
+    if (!t) return std::nullopt;
+    return ticks_to_s(*t);
+}
+
+std::optional<std::int64_t> proc_rss_kib(pid_t pid) {
+    if (pid <= 0) return std::nullopt;
+    std::string s = read_file(fmt::format("/proc/{}/status", pid));
+    auto at = s.find("VmRSS:");
+    if (at == std::string::npos) return std::nullopt;
+    return std::strtoll(s.c_str() + at + 6, nullptr, 10);
+}
+
+bool process_gone(pid_t pid) {
+    std::string s = read_file(fmt::format("/proc/{}/stat", pid));
+    auto p = s.rfind(')');
+    return s.empty() || p == std::string::npos || p + 2 >= s.size() || s[p + 2] == 'Z' ||
+           s[p + 2] == 'X';
+}
+
+std::optional<machine_cpu> read_machine_cpu() {
+    std::string s = read_file("/proc/stat");
+    if (s.rfind("cpu ", 0) != 0) return std::nullopt;
+    // cpu  user nice system idle iowait irq softirq steal ...
+    unsigned long long v[8] = {};
+    const char* p = s.c_str() + 4;
+    for (auto& x : v) {
+        char* end = nullptr;
+        x = std::strtoull(p, &end, 10);
+        if (end == p) return std::nullopt;
+        p = end;
+    }
+    machine_cpu m;
+    m.busy_s = ticks_to_s(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+    m.softirq_s = ticks_to_s(v[6]);
+    for (pid_t pid : ksoftirqd_pids()) {
+        auto t = stat_ticks(fmt::format("/proc/{}/stat", pid));
+        if (t) m.ksoftirqd_s += ticks_to_s(*t);
+    }
+    return m;
+}
+
+void cpu_meter::start() {
+    m0_ = read_machine_cpu();
+    srv0_ = proc_cpu_s(server_pid_);
+    cli0_ = self_cpu_s();
+}
+
+void cpu_meter::stop() {
+    cli1_ = self_cpu_s();
+    srv1_ = proc_cpu_s(server_pid_);
+    m1_ = read_machine_cpu();
+}
+
+std::optional<double> cpu_meter::server_s() const {
+    if (!srv0_ || !srv1_) return std::nullopt;
+    return *srv1_ - *srv0_;
+}
+
+void cpu_meter::put(double elapsed_s) const {
+    auto share = [&](std::optional<double> s) -> std::optional<double> {
+        if (!s || elapsed_s <= 0) return std::nullopt;
+        return *s / elapsed_s;
+    };
+    auto srv = server_s();
+    out().num("client_cpu_s", client_s());
+    // Near 1.0 means the client used its whole core: the number is then a bound on the client,
+    // not a measurement of the server.
+    out().num("client_cpu_share", share(client_s()));
+    out().num("server_cpu_s", srv);
+    out().num("server_cpu_share", share(srv));
+    if (!m0_ || !m1_ || elapsed_s <= 0) return;
+    double cpus = static_cast<double>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+    double ksoft = m1_->ksoftirqd_s - m0_->ksoftirqd_s;
+    double busy = m1_->busy_s - m0_->busy_s;
+    out().num("ksoftirqd_cpu_s", ksoft);
+    out().num("softirq_share", (m1_->softirq_s - m0_->softirq_s) / elapsed_s / cpus);
+    // Tick-sampled (1/CLK_TCK) against exact client time: a few ticks of noise, so clamp at 0.
+    double foreign = busy - client_s() - srv.value_or(0) - ksoft;
+    out().num("foreign_cpu_share", std::max(0.0, foreign) / elapsed_s / cpus);
+}
+
+namespace {
+
+// One counter from the "Header: names\nHeader: values" pairs of /proc/net/snmp and netstat.
+std::optional<std::int64_t> net_counter(const char* file, std::string_view prefix,
+                                        std::string_view name) {
+    std::string s = read_file(file);
+    std::size_t pos = 0;
+    while (pos < s.size()) {
+        auto eol = s.find('\n', pos);
+        if (eol == std::string::npos) eol = s.size();
+        std::string_view names(s.data() + pos, eol - pos);
+        pos = eol + 1;
+        if (names.substr(0, prefix.size()) != prefix) continue;
+        auto eol2 = s.find('\n', pos);
+        if (eol2 == std::string::npos) eol2 = s.size();
+        std::string_view values(s.data() + pos, eol2 - pos);
+        // Walk both lines word by word.
+        std::size_t ni = 0;
+        std::size_t vi = 0;
+        while (ni < names.size() && vi < values.size()) {
+            auto ne = names.find(' ', ni);
+            auto ve = values.find(' ', vi);
+            if (ne == std::string_view::npos) ne = names.size();
+            if (ve == std::string_view::npos) ve = values.size();
+            if (names.substr(ni, ne - ni) == name) {
+                return std::strtoll(std::string(values.substr(vi, ve - vi)).c_str(), nullptr, 10);
+            }
+            ni = ne + 1;
+            vi = ve + 1;
+        }
+        return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+tcp_counters read_tcp_counters() {
+    return {net_counter("/proc/net/snmp", "Tcp:", "OutRsts"),
+            net_counter("/proc/net/netstat", "TcpExt:", "TCPAbortOnClose"),
+            net_counter("/proc/net/netstat", "TcpExt:", "TCPAbortOnData")};
+}
+
+void put_tcp_deltas(const tcp_counters& before, const tcp_counters& after) {
+    auto delta = [](auto a, auto b) -> std::optional<double> {
+        if (!a || !b) return std::nullopt;
+        return static_cast<double>(*b - *a);
+    };
+    // System-wide counters: anything else running on the machine shows up here too.
+    out().num("system_tcp_out_rsts_delta", delta(before.out_rsts, after.out_rsts));
+    out().num("system_tcp_abort_on_close_delta",
+              delta(before.abort_on_close, after.abort_on_close));
+    out().num("system_tcp_abort_on_data_delta", delta(before.abort_on_data, after.abort_on_data));
+}
+
+const char* errstr(int err) {
+    const char* d = strerrordesc_np(err);
+    return d ? d : "unknown error";
+}
+
+int start_connect(const sockaddr_in& to, const sockaddr_in* from) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (from) {
+        // Let connect() pick the port for the whole 4-tuple instead of bind() reserving one per
+        // source address: otherwise ports run out long before the 4-tuples do.
+        int one = 1;
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, reinterpret_cast<const sockaddr*>(from), sizeof *from) != 0) {
+            int err = errno;
+            close(fd);
+            return -err;
+        }
+    }
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 &&
+        errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+int socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+    return err;
+}
+
+void set_nodelay(int fd) {
+    // Every workload sends whole messages in one call; Nagle would only add delay.
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+poller::poller() : fd_(epoll_create1(EPOLL_CLOEXEC)), events_(1024) {
+    if (fd_ < 0) set_error(fmt::format("epoll_create1: {}", errstr(errno)));
+}
+
+poller::~poller() {
+    close(fd_);
+}
+
+int poller::wait(int timeout_ms) {
+    int n = epoll_wait(fd_, events_.data(), static_cast<int>(events_.size()), timeout_ms);
+    return n < 0 ? 0 : n;
+}
+
+void poller::ctl(int op, int fd, std::uint32_t ev, std::uint64_t tag) {
+    epoll_event e{};
+    e.events = ev;
+    e.data.u64 = tag;
+    if (epoll_ctl(fd_, op, fd, &e) != 0) {
+        set_error(fmt::format("epoll_ctl: {}", errstr(errno)));
+    }
+}
+
+}  // namespace load
