@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NATIVE = ["bench_raw_epoll", "bench_orderly", "bench_asio", "bench_libuv", "bench_libevent"]
+NATIVE = ["bench_raw_epoll", "bench_raw_uring", "bench_orderly", "bench_asio", "bench_libuv", "bench_libevent"]
 
 
 def find_binary(build_dir, name):
