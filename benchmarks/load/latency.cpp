@@ -24,11 +24,16 @@ void run_latency(const options& o, double hard_deadline) {
     while (now_s() < warm_end && ec->open_now > 0)
         ec->poll_once(ms_until(warm_end));
     samples.clear();
+    cpu_meter cpu(o.server_pid);
+    cpu.start();
     double t0 = now_s();
     double end = t0 + o.seconds;
     while (now_s() < end && ec->open_now > 0)
         ec->poll_once(ms_until(end));
     double elapsed = now_s() - t0;
+    cpu.stop();
+    cpu.put(elapsed);
+    cpu.put_per_cpu(elapsed, static_cast<double>(samples.size()));
     put_echo_counters(*ec);
     echo_errors(*ec);
     out().num("elapsed_s", elapsed);

@@ -39,6 +39,7 @@ void run_pingpong(const options& o, double hard_deadline) {
     out().num("msgs_per_s", msgs / dt);
     out().num("mb_per_s", msgs * static_cast<double>(o.size) / dt / 1e6);
     cpu.put(dt);
+    cpu.put_per_cpu(dt, msgs);
     auto per_msg = [&](std::optional<double> s) -> std::optional<double> {
         if (!s || msgs <= 0) return std::nullopt;
         return *s / msgs * 1e6;

@@ -123,6 +123,38 @@ bool process_gone(pid_t pid) {
            s[p + 2] == 'X';
 }
 
+namespace {
+
+// Times CPU `cpu` entered any cpuidle state (sum of /sys/.../cpuidle/stateK/usage).
+std::uint64_t cpuidle_entries(std::size_t cpu) {
+    std::uint64_t total = 0;
+    for (int k = 0; k < 16; ++k) {
+        std::string v =
+            read_file(fmt::format("/sys/devices/system/cpu/cpu{}/cpuidle/state{}/usage", cpu, k));
+        if (v.empty()) break;
+        total += std::strtoull(v.c_str(), nullptr, 10);
+    }
+    return total;
+}
+
+// The line of `text` that starts (after blanks) with `label`: one count per CPU, in order.
+template <class Set>
+void per_cpu_counts(const std::string& text, std::string_view label,
+                    std::vector<machine_cpu::per_cpu>& cpus, Set set) {
+    std::size_t at = text.find(label);
+    if (at == std::string::npos) return;
+    const char* q = text.c_str() + at + label.size();
+    for (auto& pc : cpus) {
+        char* end = nullptr;
+        std::uint64_t n = std::strtoull(q, &end, 10);
+        if (end == q) return;
+        set(pc, n);
+        q = end;
+    }
+}
+
+}  // namespace
+
 std::optional<machine_cpu> read_machine_cpu() {
     std::string s = read_file("/proc/stat");
     if (s.rfind("cpu ", 0) != 0) return std::nullopt;
@@ -138,6 +170,27 @@ std::optional<machine_cpu> read_machine_cpu() {
     machine_cpu m;
     m.busy_s = ticks_to_s(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
     m.softirq_s = ticks_to_s(v[6]);
+    // The per-CPU lines "cpuN user nice system idle iowait irq softirq steal ...".
+    for (std::size_t at = s.find("\ncpu"); at != std::string::npos; at = s.find("\ncpu", at + 1)) {
+        const char* q = s.c_str() + at + 4;
+        char* end = nullptr;
+        (void)std::strtoul(q, &end, 10);
+        if (end == q) continue;
+        unsigned long long c[8] = {};
+        q = end;
+        for (auto& x : c) {
+            x = std::strtoull(q, &end, 10);
+            q = end;
+        }
+        machine_cpu::per_cpu pc;
+        pc.busy_s = ticks_to_s(c[0] + c[1] + c[2] + c[5] + c[6] + c[7]);
+        pc.idle_entries = cpuidle_entries(m.cpus.size());
+        m.cpus.push_back(pc);
+    }
+    per_cpu_counts(read_file("/proc/softirqs"), "NET_RX:", m.cpus,
+                   [](machine_cpu::per_cpu& pc, std::uint64_t n) { pc.net_rx = n; });
+    per_cpu_counts(read_file("/proc/interrupts"), "RES:", m.cpus,
+                   [](machine_cpu::per_cpu& pc, std::uint64_t n) { pc.resched = n; });
     for (pid_t pid : ksoftirqd_pids()) {
         auto t = stat_ticks(fmt::format("/proc/{}/stat", pid));
         if (t) m.ksoftirqd_s += ticks_to_s(*t);
@@ -183,6 +236,22 @@ void cpu_meter::put(double elapsed_s) const {
     // Tick-sampled (1/CLK_TCK) against exact client time: a few ticks of noise, so clamp at 0.
     double foreign = busy - client_s() - srv.value_or(0) - ksoft;
     out().num("foreign_cpu_share", std::max(0.0, foreign) / elapsed_s / cpus);
+}
+
+void cpu_meter::put_per_cpu(double elapsed_s, double messages) const {
+    if (!m0_ || !m1_ || elapsed_s <= 0 || messages <= 0) return;
+    for (std::size_t i = 0; i < m0_->cpus.size() && i < m1_->cpus.size(); ++i) {
+        const auto& a = m0_->cpus[i];
+        const auto& b = m1_->cpus[i];
+        auto per_msg = [&](std::uint64_t x, std::uint64_t y) {
+            return static_cast<double>(y - x) / messages;
+        };
+        out().num(fmt::format("cpu{}_busy_share", i), (b.busy_s - a.busy_s) / elapsed_s);
+        out().num(fmt::format("cpu{}_net_rx_per_msg", i), per_msg(a.net_rx, b.net_rx));
+        out().num(fmt::format("cpu{}_resched_ipis_per_msg", i), per_msg(a.resched, b.resched));
+        out().num(fmt::format("cpu{}_idle_entries_per_msg", i),
+                  per_msg(a.idle_entries, b.idle_entries));
+    }
 }
 
 namespace {

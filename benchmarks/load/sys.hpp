@@ -39,6 +39,14 @@ struct machine_cpu {
     double busy_s = 0;     // everything but idle and iowait
     double softirq_s = 0;  // the softirq column (tick samples that landed in a softirq)
     double ksoftirqd_s = 0;
+    // Per CPU: busy seconds, NET_RX softirqs run (/proc/softirqs), rescheduling IPIs received
+    // (/proc/interrupts RES: a wake-up sent from the other CPU) and cpuidle entries (the CPU
+    // went idle: on a VM a halted vCPU must be woken by the host).
+    struct per_cpu {
+        double busy_s = 0;
+        std::uint64_t net_rx = 0, resched = 0, idle_entries = 0;
+    };
+    std::vector<per_cpu> cpus;
 };
 [[nodiscard]] std::optional<machine_cpu> read_machine_cpu();
 
@@ -52,6 +60,9 @@ class cpu_meter {
     // softirq_share and foreign_cpu_share (the machine's busy time that is neither client, server
     // nor ksoftirqd: other load, which disturbs the measurement) over `elapsed_s`.
     void put(double elapsed_s) const;
+    // Adds, per CPU N: cpuN_busy_share and, per message, cpuN_net_rx, cpuN_resched_ipis and
+    // cpuN_idle_entries: where the kernel work ran and how often each side went to sleep.
+    void put_per_cpu(double elapsed_s, double messages) const;
     [[nodiscard]] double client_s() const { return cli1_ - cli0_; }
     [[nodiscard]] std::optional<double> server_s() const;
 
