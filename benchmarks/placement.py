@@ -66,6 +66,9 @@ VARIANTS: dict[str, tuple[str, Placement, list[tuple[str, str]]]] = {
                   [(HALT_POLL, "200000")]),
     "halt-poll-fifo": ("pinned, halt polling and SCHED_FIFO", Placement(0, 1, "fifo"),
                        [(HALT_POLL, "200000")]),
+    "swapped-fifo": ("server CPU 1, client CPU 0, SCHED_FIFO", Placement(1, 0, "fifo"), []),
+    "unpinned-fifo": ("no taskset, SCHED_FIFO", Placement(None, None, "fifo"), []),
+    "same-cpu-fifo": ("both on CPU 1, SCHED_FIFO", Placement(1, 1, "fifo"), []),
 }
 
 SHOWN = ["client_cpu_share", "server_cpu_share", "server_cpu_us_per_msg",

@@ -14,6 +14,7 @@
 
 #include "output.hpp"
 #include "pattern.hpp"
+#include "proc.hpp"
 #include "sys.hpp"
 #include "workloads.hpp"
 

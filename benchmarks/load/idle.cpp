@@ -6,6 +6,7 @@
 
 #include "echo_client.hpp"
 #include "output.hpp"
+#include "proc.hpp"
 #include "sys.hpp"
 #include "workloads.hpp"
 

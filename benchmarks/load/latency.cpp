@@ -1,5 +1,6 @@
 // W1 latency: one connection, ping-pong, every round trip timed after a warm-up; p50, p99,
 // p99.9, max and mean. The per-message overhead of the server's loop with nothing to amortise it.
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -7,12 +8,15 @@
 
 #include "echo_client.hpp"
 #include "output.hpp"
+#include "proc.hpp"
 #include "sys.hpp"
 #include "workloads.hpp"
 
 namespace load {
 
 void run_latency(const options& o, double hard_deadline) {
+    // Before any connection exists, so that it does not disturb the warmed-up exchange.
+    put_cpu_speed();
     std::vector<std::int64_t> samples;
     samples.reserve(1 << 20);
     auto ec = echo_client::make(o, true);

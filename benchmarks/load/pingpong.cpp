@@ -3,17 +3,21 @@
 // costs it, whether or not its core was saturated) and the client's plus the server's (on
 // loopback the sender's core also does the receiver's network processing, so the two are
 // entangled and only their sum is free of where the kernel put that work).
+
 #include <cstdint>
 #include <optional>
 
 #include "echo_client.hpp"
 #include "output.hpp"
+#include "proc.hpp"
 #include "sys.hpp"
 #include "workloads.hpp"
 
 namespace load {
 
 void run_pingpong(const options& o, double hard_deadline) {
+    // Before any connection exists, so that it does not disturb the warmed-up exchange.
+    put_cpu_speed();
     auto ec = echo_client::make(o, false);  // no content check: the client must stay cheap
     if (!ec) return;
     if (!open_all(*ec, o.connections, hard_deadline)) return put_echo_counters(*ec);
