@@ -29,8 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from driver.configs import PINGPONG  # noqa: E402
 from driver.model import ROOT, Config, say, warn  # noqa: E402
 from driver.peers import Placement, peer_commands, run_once  # noqa: E402
+from driver.stats import median_ci  # noqa: E402
 
 HALT_POLL = "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
+LO_RX = "/sys/class/net/lo/queues/rx-0/"
+# Receive Flow Steering on loopback: a packet's receive processing runs on the CPU where its
+# socket was last read, instead of inline on the sender's CPU.
+RFS = [("/proc/sys/net/core/rps_sock_flow_entries", "32768"), (LO_RX + "rps_flow_cnt", "32768"),
+       (LO_RX + "rps_cpus", "3")]
 
 
 @contextlib.contextmanager
@@ -66,6 +72,13 @@ VARIANTS: dict[str, tuple[str, Placement, list[tuple[str, str]]]] = {
                   [(HALT_POLL, "200000")]),
     "halt-poll-fifo": ("pinned, halt polling and SCHED_FIFO", Placement(0, 1, "fifo"),
                        [(HALT_POLL, "200000")]),
+    "busy-poll-fifo": ("pinned, busy polling and SCHED_FIFO", Placement(0, 1, "fifo"),
+                       [("/proc/sys/net/core/busy_poll", "50"),
+                        ("/proc/sys/net/core/busy_read", "50")]),
+    "rfs-fifo": ("pinned, SCHED_FIFO, RFS on lo: receive processing on the receiver's CPU",
+                 Placement(0, 1, "fifo"), RFS),
+    "rps-fifo": ("pinned, SCHED_FIFO, RPS on lo over both CPUs (no flow table)",
+                 Placement(0, 1, "fifo"), [(LO_RX + "rps_cpus", "3")]),
     "swapped-fifo": ("server CPU 1, client CPU 0, SCHED_FIFO", Placement(1, 0, "fifo"), []),
     "unpinned-fifo": ("no taskset, SCHED_FIFO", Placement(None, None, "fifo"), []),
     "same-cpu-fifo": ("both on CPU 1, SCHED_FIFO", Placement(1, 1, "fifo"), []),
@@ -83,7 +96,9 @@ def quiet_now() -> bool:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", type=Path, required=True)
-    ap.add_argument("--peer", default="raw_epoll")
+    ap.add_argument("--peer", default="raw_epoll",
+                    help="comma-separated peers; with more than one, each variant also prints "
+                    "every peer's per-round ratio to the first")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--connections", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=2.0)
@@ -98,9 +113,11 @@ def main() -> int:
     build = args.build if args.build.is_absolute() else ROOT / args.build
     load = build / "benchmarks" / "load" / "orderly_load"
     cmds = peer_commands(build, {})
-    if args.peer not in cmds:
-        print(f"placement.py: no peer {args.peer}", file=sys.stderr)
-        return 2
+    peers = [p.strip() for p in args.peer.split(",") if p.strip()]
+    for p in peers:
+        if p not in cmds:
+            print(f"placement.py: no peer {p}", file=sys.stderr)
+            return 2
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     for v in names:
         if v not in VARIANTS:
@@ -114,9 +131,10 @@ def main() -> int:
                  ["--workload", "pingpong", "--size", str(args.size), "--connections",
                   str(args.connections), "--seconds", str(args.seconds), "--warmup", "0.3",
                   "--client", args.client], args.seconds + 1, PINGPONG, "msgs_per_s")
-    results: dict[str, list[dict]] = {v: [] for v in names}
-    say(f"placement.py: {args.peer}, {cfg.label}, {args.seconds:g} s, {args.client} client, "
-        f"{args.rounds} rounds of {', '.join(names)}")
+    runs = [(v, p) for v in names for p in peers]
+    results: dict[tuple[str, str], list[dict]] = {vp: [] for vp in runs}
+    say(f"placement.py: {', '.join(peers)}, {cfg.label}, {args.seconds:g} s, {args.client} "
+        f"client, {args.rounds} rounds of {', '.join(names)}")
     with args.out.open("w") as log:
         for rnd in range(args.rounds):
             if args.wait_quiet:
@@ -124,29 +142,41 @@ def main() -> int:
                 while not quiet_now() and time.monotonic() < t_end:
                     time.sleep(5)
             la = os.getloadavg()[0]
-            shift = rnd % len(names)
-            for v in names[shift:] + names[:shift]:
+            shift = rnd % len(runs)
+            for v, p in runs[shift:] + runs[:shift]:
                 _, place, sets = VARIANTS[v]
                 with settings(sets):
-                    r = run_once(cfg, args.peer, rnd + 1, cmds[args.peer], load, place)
+                    r = run_once(cfg, p, rnd + 1, cmds[p], load, place)
                 if not r.ok:
-                    warn(f"{v} round {rnd + 1}: {r.error}")
+                    warn(f"{v} {p} round {rnd + 1}: {r.error}")
                     continue
                 r.data["load_avg"] = la
-                results[v].append(r.data)
-                log.write(json.dumps({"variant": v, "round": rnd + 1, **r.data}) + "\n")
-                say(f"  round {rnd + 1} load {la:.2f} {v:15} msgs/s {r.data['msgs_per_s']:9.0f}"
-                    f"  other load {r.data.get('foreign_cpu_share', 0) * 100:4.1f} %")
+                r.data["round"] = rnd + 1
+                results[(v, p)].append(r.data)
+                log.write(json.dumps({"variant": v, "peer": p, **r.data}) + "\n")
+                say(f"  round {rnd + 1} load {la:.2f} {v:15} {p:10} msgs/s "
+                    f"{r.data['msgs_per_s']:9.0f}  other load "
+                    f"{r.data.get('foreign_cpu_share', 0) * 100:4.1f} %")
 
     say("")
-    for v in names:
-        rs = results[v]
+    for v, p in runs:
+        rs = results[(v, p)]
         if not rs:
             continue
         xs = sorted(r["msgs_per_s"] for r in rs)
         med = statistics.median(xs)
-        say(f"{v} ({VARIANTS[v][0]}): median {med:,.0f} msgs/s, min {xs[0]:,.0f}, max "
+        say(f"{v} ({VARIANTS[v][0]}), {p}: median {med:,.0f} msgs/s, min {xs[0]:,.0f}, max "
             f"{xs[-1]:,.0f} ({(xs[-1] - xs[0]) / med * 100:.0f} % of the median)")
+        if p != peers[0]:
+            base = {r["round"]: r for r in results[(v, peers[0])]}
+            for metric, inverse in (("msgs_per_s", False), ("server_cpu_us_per_msg", True)):
+                rt = [(base[r["round"]][metric] / r[metric]) if inverse else
+                      (r[metric] / base[r["round"]][metric]) for r in rs if r["round"] in base]
+                if rt:
+                    ci = median_ci(rt)
+                    say(f"  {metric} x {peers[0]} (> 1 better): median {statistics.median(rt):.3f}"
+                        + (f" [{ci[0]:.3f}–{ci[1]:.3f}]" if ci else "") + "  rounds: "
+                        + " ".join(f"{x:.2f}" for x in rt))
         say("  rounds: " + " ".join(f"{x / 1000:.0f}k" for x in xs))
         keys = SHOWN + sorted(k for k in rs[0] if k.startswith("cpu") and k[3:4].isdigit())
         for k in keys:

@@ -58,8 +58,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
-    ap.add_argument("--sched", choices=["none", "nice", "fifo"], default="none",
-                    help="scheduling of both processes: none, nice -10, or SCHED_FIFO 1")
+    ap.add_argument("--sched", choices=["none", "nice", "fifo"], default="fifo",
+                    help="scheduling of both processes (default fifo: SCHED_FIFO priority 1, so "
+                    "that other work on the machine waits instead of sharing their CPUs; falls "
+                    "back to none where that is not permitted); nice: nice -10")
     ap.add_argument("--docs", choices=["auto", "yes", "no"], default="auto",
                     help="write docs/ (auto: only for a full run of every peer and workload)")
     return ap.parse_args()
@@ -112,6 +114,10 @@ def main() -> int:
         return 2
 
     place = Placement(args.server_cpu, args.client_cpu, args.sched)
+    if not place.permitted():
+        warn(f"--sched {args.sched} is not permitted here (needs root or CAP_SYS_NICE): default "
+             "scheduling, so other load on the machine shares the benchmark's CPUs")
+        place.sched = "none"
     ncpu = os.cpu_count() or 1
     if args.no_pin or not shutil.which("taskset") or ncpu < 2:
         if not args.no_pin:

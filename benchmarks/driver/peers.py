@@ -88,6 +88,16 @@ class Placement:
             p = ["chrt", "-f", "1"] + p
         return p
 
+    def permitted(self) -> bool:
+        """Whether this user may use the scheduling asked for (SCHED_FIFO, negative nice)."""
+        if self.sched == "none":
+            return True
+        try:
+            return subprocess.run(self.prefix(None) + ["true"], capture_output=True,
+                                  timeout=10).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+
     def describe(self) -> str:
         pin = "not pinned" if self.server_cpu is None else \
             f"server on CPU {self.server_cpu}, load generator on CPU {self.client_cpu}"
