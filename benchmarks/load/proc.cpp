@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -55,10 +56,10 @@ double ticks_to_s(unsigned long long t) {
     return static_cast<double>(t) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// The pids of the ksoftirqd/N kernel threads; they live as long as the machine, so once.
-const std::vector<pid_t>& ksoftirqd_pids() {
-    static const std::vector<pid_t> pids = [] {
-        std::vector<pid_t> v;
+// The ksoftirqd/N kernel threads as (N, pid); they live as long as the machine, so once.
+const std::vector<std::pair<std::size_t, pid_t>>& ksoftirqd_pids() {
+    static const std::vector<std::pair<std::size_t, pid_t>> pids = [] {
+        std::vector<std::pair<std::size_t, pid_t>> v;
         DIR* d = opendir("/proc");
         if (!d) return v;
         while (dirent* e = readdir(d)) {  // NOLINT(concurrency-mt-unsafe): one thread
@@ -66,12 +67,30 @@ const std::vector<pid_t>& ksoftirqd_pids() {
             long pid = std::strtol(e->d_name, &end, 10);
             if (pid <= 0 || *end != '\0') continue;
             std::string comm = read_file(fmt::format("/proc/{}/comm", pid));
-            if (comm.rfind("ksoftirqd/", 0) == 0) v.push_back(static_cast<pid_t>(pid));
+            if (comm.rfind("ksoftirqd/", 0) == 0) {
+                v.emplace_back(std::strtoul(comm.c_str() + 10, nullptr, 10),
+                               static_cast<pid_t>(pid));
+            }
         }
         closedir(d);
         return v;
     }();
     return pids;
+}
+
+// The CPUs `pid` may run on (0: this process).
+std::vector<bool> allowed_cpus(pid_t pid) {
+    std::vector<bool> out;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(pid, sizeof set, &set) != 0) return out;
+    for (int i = 0; i < CPU_SETSIZE; ++i) {
+        if (CPU_ISSET(i, &set)) {
+            out.resize(static_cast<std::size_t>(i) + 1);
+            out[static_cast<std::size_t>(i)] = true;
+        }
+    }
+    return out;
 }
 
 }  // namespace
@@ -166,14 +185,22 @@ std::optional<machine_cpu> read_machine_cpu() {
                    [](machine_cpu::per_cpu& pc, std::uint64_t n) { pc.net_rx = n; });
     per_cpu_counts(read_file("/proc/interrupts"), "RES:", m.cpus,
                    [](machine_cpu::per_cpu& pc, std::uint64_t n) { pc.resched = n; });
-    for (pid_t pid : ksoftirqd_pids()) {
+    for (auto [cpu, pid] : ksoftirqd_pids()) {
         auto t = stat_ticks(fmt::format("/proc/{}/stat", pid));
-        if (t) m.ksoftirqd_s += ticks_to_s(*t);
+        if (!t) continue;
+        m.ksoftirqd_s += ticks_to_s(*t);
+        if (cpu < m.cpus.size()) m.cpus[cpu].ksoftirqd_s = ticks_to_s(*t);
     }
     return m;
 }
 
 void cpu_meter::start() {
+    // The CPUs this run occupies: the client's and the server's (all of them when unpinned).
+    used_ = allowed_cpus(0);
+    auto srv = server_pid_ > 0 ? allowed_cpus(server_pid_) : std::vector<bool>{};
+    if (srv.size() > used_.size()) used_.resize(srv.size());
+    for (std::size_t i = 0; i < srv.size(); ++i)
+        used_[i] = used_[i] || srv[i];
     m0_ = read_machine_cpu();
     srv0_ = proc_cpu_s(server_pid_);
     cli0_ = self_cpu_s();
@@ -204,13 +231,21 @@ void cpu_meter::put(double elapsed_s) const {
     out().num("server_cpu_share", share(srv));
     if (!m0_ || !m1_ || elapsed_s <= 0) return;
     double cpus = static_cast<double>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-    double ksoft = m1_->ksoftirqd_s - m0_->ksoftirqd_s;
-    double busy = m1_->busy_s - m0_->busy_s;
-    out().num("ksoftirqd_cpu_s", ksoft);
+    out().num("ksoftirqd_cpu_s", m1_->ksoftirqd_s - m0_->ksoftirqd_s);
     out().num("softirq_share", (m1_->softirq_s - m0_->softirq_s) / elapsed_s / cpus);
-    // Tick-sampled (1/CLK_TCK) against exact client time: a few ticks of noise, so clamp at 0.
+    // Other load on the CPUs this run occupies: their busy time that is neither client, server
+    // nor their ksoftirqd. Tick-sampled (1/CLK_TCK) against exact client time: a few ticks of
+    // noise, so clamped at 0.
+    double busy = 0, ksoft = 0, used = 0;
+    for (std::size_t i = 0; i < m0_->cpus.size() && i < m1_->cpus.size(); ++i) {
+        if (i >= used_.size() || !used_[i]) continue;
+        busy += m1_->cpus[i].busy_s - m0_->cpus[i].busy_s;
+        ksoft += m1_->cpus[i].ksoftirqd_s - m0_->cpus[i].ksoftirqd_s;
+        used += 1;
+    }
+    if (used == 0) return;
     double foreign = busy - client_s() - srv.value_or(0) - ksoft;
-    out().num("foreign_cpu_share", std::max(0.0, foreign) / elapsed_s / cpus);
+    out().num("foreign_cpu_share", std::max(0.0, foreign) / elapsed_s / used);
 }
 
 void cpu_meter::put_per_cpu(double elapsed_s, double messages) const {

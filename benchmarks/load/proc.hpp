@@ -33,7 +33,7 @@ struct machine_cpu {
     // (/proc/interrupts RES: a wake-up sent from the other CPU) and cpuidle entries (the CPU
     // went idle: on a VM a halted vCPU must be woken by the host).
     struct per_cpu {
-        double busy_s = 0;
+        double busy_s = 0, ksoftirqd_s = 0;
         std::uint64_t net_rx = 0, resched = 0, idle_entries = 0;
     };
     std::vector<per_cpu> cpus;
@@ -47,8 +47,9 @@ class cpu_meter {
     void start();
     void stop();
     // Adds client_cpu_s, client_cpu_share, server_cpu_s, server_cpu_share, ksoftirqd_cpu_s,
-    // softirq_share and foreign_cpu_share (the machine's busy time that is neither client, server
-    // nor ksoftirqd: other load, which disturbs the measurement) over `elapsed_s`.
+    // softirq_share and foreign_cpu_share (the busy time of the CPUs client and server may run
+    // on that is neither theirs nor ksoftirqd's, as a share of those CPUs: other load, which
+    // disturbs the measurement) over `elapsed_s`.
     void put(double elapsed_s) const;
     // Adds, per CPU N: cpuN_busy_share and, per message, cpuN_net_rx, cpuN_resched_ipis and
     // cpuN_idle_entries: where the kernel work ran and how often each side went to sleep.
@@ -61,6 +62,7 @@ class cpu_meter {
     double cli0_ = 0, cli1_ = 0;
     std::optional<double> srv0_, srv1_;
     std::optional<machine_cpu> m0_, m1_;
+    std::vector<bool> used_;  // by CPU number
 };
 
 // How fast each CPU runs right now, in ns of thread CPU time per 1000 steps of a dependent
