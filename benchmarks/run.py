@@ -43,8 +43,8 @@ def parse_args() -> argparse.Namespace:
                       "1 round (<= 3 min); for checking that everything works, not for comparing")
     mode.add_argument("--smoke", action="store_true", help="every peer answers W1 for 1 s, once; "
                       "exit non-zero if any fails (for CI)")
-    ap.add_argument("--reps", type=int, help="rounds for every configuration (default: 7 for "
-                    "W1 and W2, 3 for the rest; 1 with --quick/--smoke)")
+    ap.add_argument("--reps", type=int, help="rounds for every configuration (default: 9 for "
+                    "W1 and W2, 2 for W5, 3 for the rest; 1 with --quick/--smoke)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench-results",
                     help="where results go (default build/bench-results/)")
     ap.add_argument("--only", help="comma-separated peers, e.g. orderly,raw_epoll")
@@ -55,6 +55,9 @@ def parse_args() -> argparse.Namespace:
                     "echo 127.0.0.1:0'")
     ap.add_argument("--client", choices=["uring", "epoll"], default="uring",
                     help="orderly_load's client for W1 and W2 (default uring: the cheaper one)")
+    ap.add_argument("--latency-cpus", type=int, choices=[1, 2], default=1,
+                    help="W1 and W2 x 1 with both processes on one CPU (default) or on two, "
+                    "like the rest")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
@@ -105,7 +108,7 @@ def main() -> int:
     if BASELINE not in peers and mode_name != "smoke":
         warn(f"{BASELINE} is not running: no ratios")
 
-    configs = cfgs.make_configs(mode_name, args.client, args.reps)
+    configs = cfgs.make_configs(mode_name, args.client, args.reps, args.latency_cpus == 1)
     if args.workloads:
         wanted_w = {w.strip().upper() for w in args.workloads.split(",")}
         configs = [c for c in configs if c.workload in wanted_w]
@@ -129,7 +132,7 @@ def main() -> int:
     say(f"run.py: {mode_name} run: {len(configs)} configurations x {len(peers)} peers "
         f"({', '.join(peers)}), rounds " +
         ", ".join(sorted({f"{c.workload} {c.reps}" for c in configs})) +
-        f"; {place.describe()}; projected {projected / 60:.1f} min")
+        f"; {place.describe(any(c.one_cpu for c in configs))}; projected {projected / 60:.1f} min")
     load_avg = os.getloadavg()[0]
     if load_avg > 0.5 and mode_name == "full":
         warn(f"load average {load_avg:.2f} at the start: other work on the machine disturbs "
@@ -161,10 +164,12 @@ def main() -> int:
     (out_dir / "runs.jsonl").write_text(
         "".join(json.dumps({"workload": r.config.workload, "config": r.config.label,
                             "peer": r.peer, "rep": r.rep, "ok": r.ok, "error": r.error,
-                            "server_rc": r.server_rc, "result": r.data}) + "\n" for r in runs))
+                            "server_rc": r.server_rc, "wall_s": round(r.wall_s, 3),
+                            "result": r.data}) + "\n" for r in runs))
     svg = plot_svg(runs, configs, peers, title)
     (out_dir / "benchmarks.svg").write_text(svg)
-    gen = generated_markdown(runs, configs, peers, machine, versions, place.describe(), targets,
+    where = place.describe(any(c.one_cpu for c in configs))
+    gen = generated_markdown(runs, configs, peers, machine, versions, where, targets,
                              "benchmarks.svg")
     (out_dir / "summary.md").write_text(gen + "\n")
 
@@ -180,8 +185,8 @@ def main() -> int:
             (docs / "img").mkdir(parents=True, exist_ok=True)
             (docs / "img" / "benchmarks.svg").write_text(svg)
             update_docs(docs / "benchmarks.md",
-                        generated_markdown(runs, configs, peers, machine, versions,
-                                           place.describe(), targets, "img/benchmarks.svg"))
+                        generated_markdown(runs, configs, peers, machine, versions, where,
+                                           targets, "img/benchmarks.svg"))
             say("run.py: wrote docs/benchmarks.csv, docs/benchmark-ratios.csv, "
                 "docs/img/benchmarks.svg, docs/benchmarks.md")
     elif mode_name == "full":

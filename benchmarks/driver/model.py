@@ -37,6 +37,10 @@ class Config:
     metrics: list[Metric]
     plot_metric: str
     reps: int = 1
+    # Both processes on one CPU: for the one-connection configurations, where across two CPUs
+    # every message is a cross-CPU wake-up that costs more than the server's own work
+    # (docs/benchmarks.md, "Placement").
+    one_cpu: bool = False
 
     @property
     def key(self) -> str:

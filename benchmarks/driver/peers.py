@@ -98,9 +98,11 @@ class Placement:
         except (OSError, subprocess.SubprocessError):
             return False
 
-    def describe(self) -> str:
+    def describe(self, one_cpu: bool = False) -> str:
         pin = "not pinned" if self.server_cpu is None else \
             f"server on CPU {self.server_cpu}, load generator on CPU {self.client_cpu}"
+        if one_cpu and self.server_cpu is not None:
+            pin += f" (W1 and W2 x 1: both on CPU {self.server_cpu})"
         sched = {"none": "default scheduling", "nice": "both at nice -10",
                  "fifo": "both SCHED_FIFO priority 1"}[self.sched]
         return f"{pin}; {sched}"
@@ -162,6 +164,8 @@ class Server:
 def run_once(cfg: Config, peer: str, rep: int, cmd: Command, load: Path,
              place: Placement) -> Run:
     t0 = time.monotonic()
+    if cfg.one_cpu and place.server_cpu is not None:
+        place = Placement(place.server_cpu, place.server_cpu, place.sched)
     server = Server(cmd, place.prefix(place.server_cpu))
     run = Run(cfg, peer, rep, ok=False)
     try:

@@ -115,7 +115,7 @@ def summary_tables(runs: list[Run], configs: list[Config], peers: list[str]) -> 
            "CPU and bytes), with its confidence interval in brackets; **no difference** when the "
            "interval contains 1.0 (docs/benchmarks.md, \"Reading the results\"). Counts of bad "
            "events (resets, lost bytes, hung) have no ratio: 0 is the goal. *other load* is the "
-           "share of the machine's CPU time that neither side of the run used.", ""]
+           "share of the time of the CPUs the run occupied that went to neither side.", ""]
     for cfg in configs:
         if not any(r.config.key == cfg.key for r in runs):
             continue
@@ -226,8 +226,8 @@ def load_summary(runs: list[Run]) -> tuple[str, bool]:
         return "other load: not measured", False
     med = median(xs) or 0.0
     busy = sum(1 for x in xs if x > BUSY_SHARE)
-    text = (f"other load during W1/W2 (CPU time of the machine used by neither side, share of all "
-            f"CPUs): median {med * 100:.1f} %, max {xs[-1] * 100:.1f} %; {busy} of {len(xs)} "
+    text = (f"other load during W1/W2 (time of the CPUs a run occupied that went to neither "
+            f"side): median {med * 100:.1f} %, max {xs[-1] * 100:.1f} %; {busy} of {len(xs)} "
             f"runs above {BUSY_SHARE * 100:.0f} %")
     return text, med > BUSY_SHARE
 
