@@ -55,9 +55,9 @@ def parse_args() -> argparse.Namespace:
                     "echo 127.0.0.1:0'")
     ap.add_argument("--client", choices=["uring", "epoll"], default="uring",
                     help="orderly_load's client for W1 and W2 (default uring: the cheaper one)")
-    ap.add_argument("--latency-cpus", type=int, choices=[1, 2], default=1,
-                    help="W1 and W2 x 1 with both processes on one CPU (default) or on two, "
-                    "like the rest")
+    ap.add_argument("--pair-cpus", type=int, choices=[1, 2], default=1,
+                    help="W1 and W2 with server and load generator on one CPU (default: the "
+                    "server's cost shows in full) or each on its own, like W3-W6")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
@@ -108,7 +108,7 @@ def main() -> int:
     if BASELINE not in peers and mode_name != "smoke":
         warn(f"{BASELINE} is not running: no ratios")
 
-    configs = cfgs.make_configs(mode_name, args.client, args.reps, args.latency_cpus == 1)
+    configs = cfgs.make_configs(mode_name, args.client, args.reps, args.pair_cpus == 1)
     if args.workloads:
         wanted_w = {w.strip().upper() for w in args.workloads.split(",")}
         configs = [c for c in configs if c.workload in wanted_w]

@@ -10,7 +10,7 @@ PINGPONG = [
     Metric("msgs_per_s", "msgs/s", "higher"),
     Metric("server_cpu_us_per_msg", "server CPU µs/msg", "lower"),
     Metric("client_server_cpu_us_per_msg", "client+server CPU µs/msg", "lower"),
-    Metric("client_cpu_share", "client CPU share", "info"),
+    Metric("server_cpu_share", "server CPU share", "info"),
     Metric("foreign_cpu_share", "other load", "info"),
 ]
 BULK = [Metric("gb_per_s", "GB/s", "higher")]
@@ -44,9 +44,9 @@ def size_label(size: int) -> str:
 
 
 def make_configs(mode: str, client: str, reps: int | None,
-                 latency_one_cpu: bool = True) -> list[Config]:
+                 pair_one_cpu: bool = True) -> list[Config]:
     """`client` is orderly_load's --client for W1 and W2; `reps` overrides every default;
-    `latency_one_cpu` puts W1 and W2 x 1 on one CPU."""
+    `pair_one_cpu` puts the server and the load generator of W1 and W2 on one CPU."""
     def n(workload: str) -> int:
         return reps or REPS[mode].get(workload, OTHER_REPS[mode])
 
@@ -54,7 +54,7 @@ def make_configs(mode: str, client: str, reps: int | None,
     if mode == "smoke":
         return [Config("W1", "64 B", ["--workload", "latency", "--seconds", "1", "--warmup",
                                       "0.2"] + cl, 1.2, LATENCY, "p50_us", n("W1"),
-                       latency_one_cpu)]
+                       pair_one_cpu)]
     full = mode == "full"
     lat_s = 1.5 if full else 1
     pp_s = 1.2 if full else 1.0
@@ -65,14 +65,14 @@ def make_configs(mode: str, client: str, reps: int | None,
     stop_n = 1000 if full else 200
     out = [Config("W1", "64 B x 1", ["--workload", "latency", "--seconds", str(lat_s),
                                      "--warmup", warm] + cl, lat_s + float(warm), LATENCY,
-                  "p50_us", n("W1"), latency_one_cpu)]
+                  "p50_us", n("W1"), pair_one_cpu)]
     for size in (64, 4096):
         for c in conns:
             out.append(Config("W2", f"{size_label(size)} x {c}",
                               ["--workload", "pingpong", "--size", str(size), "--connections",
                                str(c), "--seconds", str(pp_s), "--warmup", warm] + cl,
                               pp_s + float(warm) + c / 5000, PINGPONG, "msgs_per_s", n("W2"),
-                              latency_one_cpu and c == 1))
+                              pair_one_cpu))
     out.append(Config("W3", "16 KiB chunks", ["--workload", "bulk", "--seconds", str(other_s),
                                               "--warmup", warm],
                       other_s + float(warm), BULK, "gb_per_s", n("W3")))

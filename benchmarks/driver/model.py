@@ -37,9 +37,8 @@ class Config:
     metrics: list[Metric]
     plot_metric: str
     reps: int = 1
-    # Both processes on one CPU: for the one-connection configurations, where across two CPUs
-    # every message is a cross-CPU wake-up that costs more than the server's own work
-    # (docs/benchmarks.md, "Placement").
+    # Server and load generator on one CPU (W1, W2): a round trip then costs exactly the sum of
+    # both sides' work, so a server's cost shows in full (docs/benchmarks.md, "Placement").
     one_cpu: bool = False
 
     @property

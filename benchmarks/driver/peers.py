@@ -102,7 +102,7 @@ class Placement:
         pin = "not pinned" if self.server_cpu is None else \
             f"server on CPU {self.server_cpu}, load generator on CPU {self.client_cpu}"
         if one_cpu and self.server_cpu is not None:
-            pin += f" (W1 and W2 x 1: both on CPU {self.server_cpu})"
+            pin += f" (W1 and W2: both on CPU {self.server_cpu})"
         sched = {"none": "default scheduling", "nice": "both at nice -10",
                  "fifo": "both SCHED_FIFO priority 1"}[self.sched]
         return f"{pin}; {sched}"
