@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <utility>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "output.hpp"
 #include "sys.hpp"
@@ -355,6 +355,12 @@ std::vector<double> probe_cpu_speed() {
     if (sched_getaffinity(0, sizeof saved, &saved) != 0) return out;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     for (long cpu = 0; cpu < n && cpu < CPU_SETSIZE; ++cpu) {
+        // Only where we may run anyway: as SCHED_FIFO, moving onto a CPU that another FIFO task
+        // of the same priority keeps busy would wait for it forever.
+        if (!CPU_ISSET(static_cast<int>(cpu), &saved)) {
+            out.push_back(0);
+            continue;
+        }
         cpu_set_t one;
         CPU_ZERO(&one);
         CPU_SET(static_cast<int>(cpu), &one);
@@ -370,8 +376,9 @@ std::vector<double> probe_cpu_speed() {
 
 void put_cpu_speed() {
     auto speed = probe_cpu_speed();
-    for (std::size_t i = 0; i < speed.size(); ++i)
-        out().num(fmt::format("cpu{}_probe_ns", i), speed[i]);
+    for (std::size_t i = 0; i < speed.size(); ++i) {
+        if (speed[i] > 0) out().num(fmt::format("cpu{}_probe_ns", i), speed[i]);
+    }
 }
 
 }  // namespace load

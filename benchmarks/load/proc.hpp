@@ -65,12 +65,13 @@ class cpu_meter {
     std::vector<bool> used_;  // by CPU number
 };
 
-// How fast each CPU runs right now, in ns of thread CPU time per 1000 steps of a dependent
-// arithmetic chain, measured by moving this thread to each CPU in turn (~10 ms each; the affinity
-// is restored after). On an idle machine it is constant; when it is not, the vCPU itself got
-// slower (the host: a busy SMT sibling, frequency) and so does everything measured then.
+// How fast each CPU this process may run on runs right now (0 for the others), in ns of thread
+// CPU time per 1000 steps of a dependent arithmetic chain, measured by moving this thread to each
+// of them in turn (~10 ms each; the affinity is restored after). On an idle machine it is
+// constant; when it is not, the vCPU itself got slower (the host: a busy SMT sibling, frequency)
+// and so does everything measured then.
 [[nodiscard]] std::vector<double> probe_cpu_speed();
-// Adds cpuN_probe_ns for every CPU.
+// Adds cpuN_probe_ns for every CPU this process may run on.
 void put_cpu_speed();
 
 // Deltas of system-wide TCP counters over a workload (/proc/net/snmp, /proc/net/netstat).
