@@ -63,7 +63,7 @@ VARIANTS: dict[str, tuple[str, Placement, list[tuple[str, str]]]] = {
     "pinned": ("server CPU 0, client CPU 1", Placement(0, 1), []),
     "swapped": ("server CPU 1, client CPU 0", Placement(1, 0), []),
     "unpinned": ("no taskset", Placement(None, None), []),
-    "same-cpu": ("both on CPU 1", Placement(1, 1), []),
+    "same-cpu": ("both on CPU 0, as the driver runs W1 and W2", Placement(0, 0), []),
     "nice": ("pinned, both at nice -10", Placement(0, 1, "nice"), []),
     "fifo": ("pinned, both SCHED_FIFO 1", Placement(0, 1, "fifo"), []),
     "busy-poll": ("pinned, net.core.busy_poll = busy_read = 50 µs", Placement(0, 1),
@@ -81,7 +81,7 @@ VARIANTS: dict[str, tuple[str, Placement, list[tuple[str, str]]]] = {
                  Placement(0, 1, "fifo"), [(LO_RX + "rps_cpus", "3")]),
     "swapped-fifo": ("server CPU 1, client CPU 0, SCHED_FIFO", Placement(1, 0, "fifo"), []),
     "unpinned-fifo": ("no taskset, SCHED_FIFO", Placement(None, None, "fifo"), []),
-    "same-cpu-fifo": ("both on CPU 1, SCHED_FIFO", Placement(1, 1, "fifo"), []),
+    "same-cpu-fifo": ("both on CPU 0, SCHED_FIFO", Placement(0, 0, "fifo"), []),
 }
 
 SHOWN = ["client_cpu_share", "server_cpu_share", "server_cpu_us_per_msg",

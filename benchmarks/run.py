@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from driver import configs as cfgs  # noqa: E402
 from driver import stats  # noqa: E402
 from driver.model import BASELINE, ROOT, Run, say, warn  # noqa: E402
-from driver.peers import (PEER_NAMES, Placement, machine_info, peer_commands,  # noqa: E402
-                          peer_versions, run_once)
+from driver.peers import (PEER_NAMES, Placement, io_uring_unavailable,  # noqa: E402
+                          machine_info, peer_commands, peer_versions, run_once)
 from driver.plot import plot_svg  # noqa: E402
 from driver.report import (fmt_num, generated_markdown, load_summary,  # noqa: E402
                            summary_tables, target_lines, update_docs, write_csv,
@@ -95,6 +95,14 @@ def main() -> int:
             return 2
         overrides[name] = cmd
     cmds = peer_commands(build, overrides)
+    no_uring = io_uring_unavailable()
+    if no_uring:
+        # A container's seccomp profile or kernel.io_uring_disabled: measure what can be.
+        warn(f"io_uring is not available here ({no_uring}): W1/W2 use the epoll client and "
+             "the io_uring peers are left out")
+        args.client = "epoll"
+        for p in ("raw_uring", "orderly_uring"):
+            cmds.pop(p, None)
     if args.only:
         wanted = [p.strip() for p in args.only.split(",") if p.strip()]
         for p in wanted:

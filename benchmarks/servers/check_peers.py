@@ -27,7 +27,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NATIVE = ["bench_raw_epoll", "bench_raw_uring", "bench_orderly", "bench_asio", "bench_libuv", "bench_libevent"]
+sys.path.insert(0, str(HERE.parent))
+from driver.peers import io_uring_unavailable  # noqa: E402
+
+URING = {"bench_raw_uring"}  # need io_uring; skipped, with the reason, where it is unavailable
+NATIVE = ["bench_raw_epoll", "bench_raw_uring", "bench_orderly", "bench_asio", "bench_libuv",
+          "bench_libevent"]
 
 
 def find_binary(build_dir, name):
@@ -285,6 +290,13 @@ def main():
     if args.only:
         peers = [p for p in peers if p.name in args.only]
         missing = [m for m in missing if m in args.only]
+
+    no_uring = io_uring_unavailable()
+    if no_uring:
+        for p in [p for p in peers if p.name in URING]:
+            print(f"SKIP {p.name}: io_uring is not available here ({no_uring})")
+        peers = [p for p in peers if p.name not in URING]
+        missing = [m for m in missing if m not in URING]
 
     failed = len(missing)
     for m in missing:
