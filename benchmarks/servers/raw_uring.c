@@ -16,7 +16,8 @@
  *   without an error is re-armed at once.
  * - The buffer ring is mmap'ed and registered by hand (io_uring_register_buf_ring, then
  *   io_uring_buf_ring_init/add/advance): liburing 2.3 (Debian 12) has no io_uring_setup_buf_ring.
- *   Buffers go back to the kernel in one tail update per iteration.
+ *   Buffers go back to the kernel in one tail update per iteration. The pool is small (256 x
+ *   8 KiB) so that the buffers stay in the cache: the ring reuses them in FIFO order.
  * - Sends are SQEs with MSG_WAITALL (the CQE comes when the kernel took all of it), at most one
  *   in flight per connection, so the order on the wire is the order of the echoes. When nothing
  *   is queued, the send goes straight out of the provided buffer the data arrived in, which
@@ -53,10 +54,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* -DN_BUFS=8 makes -ENOBUFS the common case (check_peers.py still passes: nothing is lost) */
 /* The ring hands buffers out in the order they came back, so a pool much larger than one
  * iteration's worth of receives is always cold: 2048 x 8 KiB ran W2 at 0.75-0.95 x the msgs/s of
- * 256 x 8 KiB (2 MiB, hot in L2), which still covers 1000 busy connections; 64 was too few. */
+ * 256 x 8 KiB (2 MiB, hot in L2), which still covers 1000 busy connections; 64 was too few.
+ * -DN_BUFS=8 makes -ENOBUFS the common case (check_peers.py still passes: nothing is lost). */
 #ifndef N_BUFS
 #define N_BUFS 256 /* provided buffers, a power of two */
 #endif
