@@ -4,11 +4,11 @@
     python3 benchmarks/run.py --build build/bench [--quick | --smoke] [--reps R] [--out DIR]
                               [--only PEER,...] [--workloads W1,W2,...]
 
-Each run gets a fresh server pinned to one CPU and the load generator (orderly_load) pinned to
-the other. For every workload configuration and every round (repetition) the peers run in a
-rotated order, so slow drift of the machine spreads over all peers instead of favouring whichever
-ran first; each peer is compared with raw_epoll (and raw_uring) through the ratios of the runs of
-the same round, with a confidence interval. docs/benchmarks.md explains the workloads, the method
+Each run gets a fresh server and load generator (orderly_load), pinned and as SCHED_FIFO. For
+every workload configuration and every round (repetition) the peers run in a fresh random order,
+so slow drift of the machine spreads over all peers instead of favouring one; each peer is
+compared with raw_epoll (and raw_uring) through the ratios of the runs of the same round, with a
+confidence interval. docs/benchmarks.md explains the workloads, the method
 and how to read the output. The pieces live in benchmarks/driver/.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import sys
 import time
@@ -65,6 +66,8 @@ def parse_args() -> argparse.Namespace:
                     help="scheduling of both processes (default fifo: SCHED_FIFO priority 1, so "
                     "that other work on the machine waits instead of sharing their CPUs; falls "
                     "back to none where that is not permitted); nice: nice -10")
+    ap.add_argument("--seed", default="orderly",
+                    help="seed of the peers' order in every round (recorded in the results)")
     ap.add_argument("--docs", choices=["auto", "yes", "no"], default="auto",
                     help="write docs/ (auto: only for a full run of every peer and workload)")
     return ap.parse_args()
@@ -143,16 +146,21 @@ def main() -> int:
         f"; {place.describe(any(c.one_cpu for c in configs))}; projected {projected / 60:.1f} min")
     load_avg = os.getloadavg()[0]
     if load_avg > 0.5 and mode_name == "full":
-        warn(f"load average {load_avg:.2f} at the start: other work on the machine disturbs "
-             "W1/W2 (their 'other load' column and the summary say how much)")
+        warn(f"load average {load_avg:.2f} at the start: other work on the machine"
+             + (" keeps what SCHED_FIFO leaves it (5 % of each CPU)" if place.sched == "fifo"
+                else " shares the benchmark's CPUs")
+             + "; the 'other load' column and the summary say how much reached the runs")
     machine = machine_info(build)
+    machine["order of the peers in a round"] = f"shuffled, seed {args.seed!r}"
     versions = peer_versions()
     runs: list[Run] = []
     t_start = time.monotonic()
     for ci, cfg in enumerate(configs):
         for rep in range(1, cfg.reps + 1):
-            shift = (ci + rep - 1) % len(peers)
-            for peer in peers[shift:] + peers[:shift]:
+            # A fresh random order every round (docs/benchmarks.md, "How a run works").
+            order = list(peers)
+            random.Random(f"{args.seed}/{cfg.key}/{rep}").shuffle(order)
+            for peer in order:
                 r = run_once(cfg, peer, rep, cmds[peer], load, place)
                 runs.append(r)
                 shown = ", ".join(f"{m.label} {fmt_num(r.data.get(m.name))}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import json
 import os
@@ -47,11 +48,7 @@ PEER_NAMES = [p.name for p in PEERS]
 def io_uring_unavailable() -> str | None:
     """None if this process may create an io_uring, else why not (no such syscall, disabled by
     kernel.io_uring_disabled, refused by seccomp, ...)."""
-    import ctypes
-    import platform as _platform
-    if _platform.machine() not in ("x86_64", "aarch64"):
-        return None  # not probed: the syscall number differs
-    nr = 425  # io_uring_setup, the same on x86_64 and aarch64
+    nr = 425  # io_uring_setup: one number on every architecture since the unified table (5.1)
     libc = ctypes.CDLL(None, use_errno=True)
     params = (ctypes.c_char * 120)()  # struct io_uring_params, zeroed
     fd = libc.syscall(nr, 1, params)
