@@ -6,7 +6,7 @@
         [--client uring] [--wait-quiet S]
 
 The tool behind docs/benchmarks.md, "Placement: why runs were bimodal". Every round runs every
-variant once, in a rotated order, so load from elsewhere hits all variants alike; per variant it
+variant once, in a random order, so load from elsewhere hits all variants alike; per variant it
 prints the msgs/s of every round (sorted: two levels show as a gap) and the means of the
 kernel-side counters orderly_load reports (per CPU: busy share, NET_RX softirqs, rescheduling
 IPIs and cpuidle entries per message; ksoftirqd time; other load). Variants that change a machine
@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -142,8 +143,9 @@ def main() -> int:
                 while not quiet_now() and time.monotonic() < t_end:
                     time.sleep(5)
             la = os.getloadavg()[0]
-            shift = rnd % len(runs)
-            for v, p in runs[shift:] + runs[:shift]:
+            order = list(runs)
+            random.Random(f"placement/{rnd}").shuffle(order)  # see run.py: no fixed neighbours
+            for v, p in order:
                 _, place, sets = VARIANTS[v]
                 with settings(sets):
                     r = run_once(cfg, p, rnd + 1, cmds[p], load, place)
