@@ -27,7 +27,18 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NATIVE = ["bench_raw_epoll", "bench_orderly", "bench_asio", "bench_libuv", "bench_libevent"]
+sys.path.insert(0, str(HERE.parent))
+from driver.peers import io_uring_unavailable  # noqa: E402
+
+# (name, binary, environment). orderly's loop picks io_uring where usable unless told otherwise,
+# so it is checked on each backend.
+NATIVE = [("bench_raw_epoll", "bench_raw_epoll", {}), ("bench_raw_uring", "bench_raw_uring", {}),
+          ("bench_orderly", "bench_orderly", {"ORDERLY_BACKEND": "epoll"}),
+          ("bench_orderly:io_uring", "bench_orderly", {"ORDERLY_BACKEND": "io_uring"}),
+          ("bench_asio", "bench_asio", {}), ("bench_libuv", "bench_libuv", {}),
+          ("bench_libevent", "bench_libevent", {})]
+# Need io_uring: skipped, with the reason, where it is unavailable.
+URING = {"bench_raw_uring", "bench_orderly:io_uring"}
 
 
 def find_binary(build_dir, name):
@@ -41,15 +52,16 @@ def find_binary(build_dir, name):
 
 
 class Peer:
-    def __init__(self, name, argv):
+    def __init__(self, name, argv, env=None):
         self.name, self.argv = name, argv
+        self.env = dict(os.environ, **env) if env else None
         self.proc = None
         self.port = None
 
     def start(self):
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.argv + ["--port", "0"], stdout=subprocess.PIPE,
-                                     stderr=self.err)
+                                     stderr=self.err, env=self.env)
         ready, _, _ = select.select([self.proc.stdout], [], [], 10)
         if not ready:
             raise AssertionError("no 'listening on' line within 10 s")
@@ -275,16 +287,23 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     peers, missing = [], []
-    for name in NATIVE:
-        path = find_binary(args.build_dir, name)
+    for name, binary, env in NATIVE:
+        path = find_binary(args.build_dir, binary)
         if path:
-            peers.append(Peer(name, [str(path)]))
+            peers.append(Peer(name, [str(path)], env))
         else:
             missing.append(name)
     peers.append(Peer("asyncio_echo.py", [sys.executable, str(HERE / "asyncio_echo.py")]))
     if args.only:
         peers = [p for p in peers if p.name in args.only]
         missing = [m for m in missing if m in args.only]
+
+    no_uring = io_uring_unavailable()
+    if no_uring:
+        for p in [p for p in peers if p.name in URING]:
+            print(f"SKIP {p.name}: io_uring is not available here ({no_uring})")
+        peers = [p for p in peers if p.name not in URING]
+        missing = [m for m in missing if m not in URING]
 
     failed = len(missing)
     for m in missing:

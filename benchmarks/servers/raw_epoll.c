@@ -123,9 +123,27 @@ static int settle(struct conn* c) {
     return 0;
 }
 
+/* --spin-ns N: burn N ns of CPU per read that returned data. Not part of the contract: a known
+ * extra cost per message, for checking that the benchmark sees a difference of that size
+ * (docs/benchmarks.md, "Can it see 10 %?"). */
+static long spin_ns;
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void spin(void) {
+    long long until = now_ns() + spin_ns;
+    while (now_ns() < until) {
+    }
+}
+
 static void on_readable(struct conn* c) {
     for (int round = 0; round < 8; round++) {
         ssize_t n = recv(c->fd, rbuf, sizeof rbuf, 0);
+        if (n > 0 && spin_ns) spin();
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -218,6 +236,8 @@ static int parse_args(int argc, char** argv, const char** host, int* port) {
             *port = atoi(argv[++i]);
         else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc)
             *host = argv[++i];
+        else if (strcmp(argv[i], "--spin-ns") == 0 && i + 1 < argc)
+            spin_ns = atol(argv[++i]);
         else
             return -1;
     }
@@ -228,7 +248,7 @@ int main(int argc, char** argv) {
     const char* host = "127.0.0.1";
     int port = 0;
     if (parse_args(argc, argv, &host, &port) < 0) {
-        fprintf(stderr, "usage: %s [--host H] [--port N]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--host H] [--port N] [--spin-ns N]\n", argv[0]);
         return 2;
     }
 
