@@ -9,6 +9,8 @@
 #include "orderly/net/close_report.hpp"
 #include "orderly/net/connect.hpp"
 #include "orderly/net/endpoint.hpp"
+#include "orderly/net/eyeballs.hpp"
+#include "orderly/net/hosts_file.hpp"
 #include "orderly/net/listener.hpp"
 #include "orderly/net/resolve.hpp"
 #include "orderly/net/socket_options.hpp"
