@@ -62,9 +62,6 @@ std::string_view family_lookup_name(address_family f) noexcept {
 
 result<void, error_info> check_connect_options(const connect_options& opts) {
     const auto bad = make_error_code(errc::invalid_argument);
-    if (opts.timeout <= clock::duration::zero()) {
-        return fail(bad, "connect timeout " + ms_text(opts.timeout) + " must be positive");
-    }
     if (opts.attempt_delay != clock::duration::zero() &&
         (opts.attempt_delay < min_attempt_delay || opts.attempt_delay > max_attempt_delay)) {
         return fail(bad, "attempt delay " + ms_text(opts.attempt_delay) +
@@ -329,7 +326,7 @@ std::optional<std::size_t> eyeballs::next(clock::time_point now) {
     connect_attempt a;
     a.to = pick();
     a.started = now - start_;
-    report_.attempts.push_back(std::move(a));
+    report_.attempts.push_back(a);
     ++in_flight_;
     last_start_ = now;
     failure_since_last_start_ = false;
@@ -437,7 +434,9 @@ void eyeballs::finish_failed(std::error_code code, std::string detail, clock::ti
         detail = "connect to " + target_ + ": ";
         const auto& attempts = report_.attempts;
         if (attempts.empty()) {
-            detail += "timed out after " + ms_text(opts_.timeout) + " before any address was known";
+            detail +=
+                "timed out after " + ms_text(std::max(opts_.timeout, clock::duration{})) +
+                (awaiting_.empty() ? " before the first attempt" : " before any address was known");
         } else if (attempts.size() == 1 && report_.untried == 0 &&
                    attempts[0].to.to_string() == target_) {
             detail += attempts[0].outcome == attempt_outcome::failed

@@ -31,7 +31,7 @@ inline constexpr clock::duration max_attempt_delay = std::chrono::seconds(2);
 
 struct connect_options {
     // Bounds the whole connect: the name lookups and every attempt. Attempts still in flight at
-    // the deadline end as timed out.
+    // the deadline end as timed out; zero or less times out at once.
     clock::duration timeout = std::chrono::seconds(30);
     // RFC 8305 "Connection Attempt Delay": the next address starts this long after the previous
     // attempt did, or at once when an attempt fails. 100 ms to 2 s; 0 = one address at a time

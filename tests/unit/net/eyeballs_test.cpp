@@ -59,7 +59,7 @@ TEST(eyeballs_options, ranges_follow_rfc_8305) {
     EXPECT_FALSE(check_connect_options(o));
     o = {};
     o.timeout = 0s;
-    EXPECT_FALSE(check_connect_options(o));
+    EXPECT_TRUE(check_connect_options(o)) << "a deadline already passed, not a bad value";
     o = {};
     o.resolution_delay = 3s;
     EXPECT_FALSE(check_connect_options(o));
@@ -362,6 +362,20 @@ TEST(eyeballs, a_deadline_before_any_answer_says_so) {
     EXPECT_EQ(e.error().detail,
               "connect to slow.test:80: timed out after 2000 ms before any address was known; "
               "the AAAA lookup had not answered; the A lookup had not answered");
+}
+
+TEST(eyeballs, a_zero_timeout_times_out_before_the_first_attempt) {
+    connect_options o;
+    o.timeout = 0s;
+    const std::vector<endpoint> addrs = {ep("127.0.0.1:80")};
+    eyeballs e(o, t0, "127.0.0.1:80");
+    e.add_addresses(addrs, t0);
+    EXPECT_FALSE(e.next(t0));
+    ASSERT_TRUE(e.done());
+    EXPECT_EQ(e.error().code, errc::timed_out);
+    EXPECT_EQ(e.error().detail,
+              "connect to 127.0.0.1:80: timed out after 0.0 ms before the first "
+              "attempt");
 }
 
 TEST(eyeballs, stop_cancels_what_is_in_flight) {
