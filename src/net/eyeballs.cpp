@@ -227,14 +227,15 @@ bool eyeballs::known(const endpoint& e) const {
                        [&](const connect_attempt& a) { return a.to == e; });
 }
 
-void eyeballs::enqueue(const endpoint& e) {
+void eyeballs::enqueue(const endpoint& e, bool looked_up) {
     if (known(e)) return;
     auto q = std::find_if(queues_.begin(), queues_.end(),
                           [&](const family_queue& f) { return f.family == e.family(); });
     if (q == queues_.end()) {
-        // IPv6 goes first (RFC 6724's default precedence) when it arrives before the race has
-        // begun, even if the A answer was there first.
-        const bool front = e.family() == address_family::ipv6 && picks_ == 0;
+        // A looked-up IPv6 address goes first (RFC 6724's default precedence) when it arrives
+        // before the race has begun, even if the A answer was there first. A given list keeps
+        // the caller's order.
+        const bool front = looked_up && e.family() == address_family::ipv6 && picks_ == 0;
         q = queues_.insert(front ? queues_.begin() : queues_.end(), {e.family(), {}});
     }
     q->pending.push_back(e);
@@ -248,7 +249,7 @@ bool eyeballs::has_queued() const noexcept {
 void eyeballs::add_addresses(std::span<const endpoint> addresses, clock::time_point now) {
     if (done_) return;
     for (const endpoint& e : addresses)
-        enqueue(e);
+        enqueue(e, false);
     finish_if_exhausted(now);
 }
 
@@ -266,7 +267,7 @@ void eyeballs::answer(address_family family, result<std::vector<endpoint>, error
         lookup_errors_.push_back(addresses.error());
     } else {
         for (const endpoint& e : *addresses)
-            enqueue(e);
+            enqueue(e, true);
         if (!any_answer_ && !addresses->empty()) {
             any_answer_ = true;
             report_.first_answer = now - start_;

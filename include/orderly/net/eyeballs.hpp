@@ -155,7 +155,7 @@ class eyeballs {
         std::vector<endpoint> pending;  // front = next
     };
 
-    void enqueue(const endpoint& e);
+    void enqueue(const endpoint& e, bool looked_up);
     [[nodiscard]] bool known(const endpoint& e) const;
     [[nodiscard]] bool has_queued() const noexcept;
     [[nodiscard]] bool awaiting_aaaa_only() const noexcept;       // AAAA pending, no IPv6 queued

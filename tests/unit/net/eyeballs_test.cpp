@@ -104,6 +104,15 @@ TEST(eyeballs, starts_the_first_at_once_and_the_next_after_the_attempt_delay) {
     EXPECT_FALSE(e.done());
 }
 
+TEST(eyeballs, a_given_list_keeps_its_first_family_first) {
+    const std::vector<endpoint> addrs = {ep("127.0.0.1:80"), ep("127.0.0.2:80"), ep("[::1]:80")};
+    eyeballs e({}, t0, "x:80");
+    e.add_addresses(addrs, t0);
+    EXPECT_EQ(start_at(e, t0), "127.0.0.1:80");
+    EXPECT_EQ(start_at(e, t0 + 250ms), "[::1]:80");
+    EXPECT_EQ(start_at(e, t0 + 500ms), "127.0.0.2:80");
+}
+
 TEST(eyeballs, a_failure_starts_the_next_address_at_once) {
     const std::vector<endpoint> addrs = {ep("[::1]:80"), ep("127.0.0.1:80"), ep("[::2]:80")};
     eyeballs e({}, t0, "x:80");
