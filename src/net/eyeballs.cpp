@@ -179,6 +179,8 @@ std::string connect_report::to_json() const {
     }
     json_key(out, "connect_ms");
     out += millis(took, 3);
+    json_key(out, "first_answer_ms");
+    out += millis(first_answer, 3);
     json_key(out, "attempts");
     out += '[';
     for (std::size_t i = 0; i < attempts.size(); ++i) {

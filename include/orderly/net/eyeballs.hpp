@@ -88,7 +88,9 @@ struct connect_report {
     // Each failed attempt with its own reason, in the order started:
     // "[::1]:8080: timed out; 127.0.0.1:8080: connection refused".
     [[nodiscard]] std::string failures() const;
-    // One JSON object (no newline): {"connected_to":..., "connect_ms":..., "attempts":[...]}.
+    // One JSON object (no newline): {"connected_to":..., "connect_ms":..., "first_answer_ms":...,
+    // "attempts":[{"to":..., "started_ms":..., "ended_ms":..., "outcome":..., "error":...}],
+    // "untried":...}.
     [[nodiscard]] std::string to_json() const;
 };
 

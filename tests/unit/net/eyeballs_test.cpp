@@ -440,7 +440,8 @@ TEST(eyeballs, report_as_json) {
     ASSERT_TRUE(e.next(t0 + 2ms));
     ASSERT_TRUE(e.connected(1, t0 + 3ms));
     EXPECT_EQ(e.report().to_json(),
-              "{\"connected_to\":\"127.0.0.1:80\",\"connect_ms\":3.000,\"attempts\":["
+              "{\"connected_to\":\"127.0.0.1:80\",\"connect_ms\":3.000,\"first_answer_ms\":0.000,"
+              "\"attempts\":["
               "{\"to\":\"[::1]:80\",\"started_ms\":0.000,\"ended_ms\":2.000,\"outcome\":\"failed\","
               "\"error\":\"connection refused\"},"
               "{\"to\":\"127.0.0.1:80\",\"started_ms\":2.000,\"ended_ms\":3.000,\"outcome\":"
