@@ -30,6 +30,9 @@ class category final : public std::error_category {
                 return "connection aborted locally";
             case errc::connection_closed:
                 return "connection closed";
+            case errc::reset_after_shut_read:
+                return "reset by our side: the peer's data arrived after shutdown(read) and our "
+                       "FIN, and Linux discards such data with RST";
         }
         return "unknown orderly error " + std::to_string(value);
     }

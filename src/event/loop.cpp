@@ -45,7 +45,38 @@ loop::loop() : thread_(std::this_thread::get_id()), read_buffer_(read_buffer_siz
     if (!watch(wake_fd_.get(), EPOLLIN, &wake_handler_)) throw_errno("epoll_ctl");
 }
 
-loop::~loop() = default;
+loop::~loop() {
+    // A connection's end defers its on_closed (and the release of its last reference) to the
+    // loop: run those here, or they would be dropped and the connection leaked.
+    while (resources_ != nullptr) {
+        loop_resource* r = resources_;
+        unlink(r);
+        r->on_loop_destroyed();
+    }
+    for (int round = 0; round < 1000 && !deferred_.empty(); ++round)
+        run_deferred();
+}
+
+void loop::link(loop_resource* r) noexcept {
+    if (r->res_linked_) return;
+    r->res_prev_ = nullptr;
+    r->res_next_ = resources_;
+    if (resources_ != nullptr) resources_->res_prev_ = r;
+    resources_ = r;
+    r->res_linked_ = true;
+}
+
+void loop::unlink(loop_resource* r) noexcept {
+    if (!r->res_linked_) return;
+    if (r->res_prev_ != nullptr) {
+        r->res_prev_->res_next_ = r->res_next_;
+    } else {
+        resources_ = r->res_next_;
+    }
+    if (r->res_next_ != nullptr) r->res_next_->res_prev_ = r->res_prev_;
+    r->res_prev_ = r->res_next_ = nullptr;
+    r->res_linked_ = false;
+}
 
 bool loop::in_loop_thread() const noexcept {
     return thread_.load(std::memory_order_relaxed) == std::this_thread::get_id();

@@ -72,7 +72,6 @@ struct server::impl {
     unique_fd listen_fd;
     connection_callbacks user;
     std::shared_ptr<const connection_callbacks> callbacks;
-    std::vector<std::unique_ptr<worker>> workers;
 
     std::atomic<bool> starving{false};
     std::atomic<int> paused_workers{0};
@@ -88,6 +87,9 @@ struct server::impl {
     std::size_t began = 0;  // guarded by mu: loops that ran begin_stop
     bool forced = false;    // guarded by mu: connections were aborted to end the stop
     stop_summary summary;   // guarded by mu
+    // Last, so destroyed first: a loop that still holds connections ends them in its destructor,
+    // and their on_closed reaches record() and the registry through the members above.
+    std::vector<std::unique_ptr<worker>> workers;
 
     void log(const std::string& line) const {
         if (opts.log) opts.log(line);
@@ -282,8 +284,8 @@ struct worker final : io_handler {
     }
 
     server::impl* srv;
+    connection_registry reg;  // before lp: ~loop() may still remove connections from it
     loop lp;
-    connection_registry reg;
     std::thread thread;
     bool watching = false;
     std::atomic<bool> paused{false};  // read by other loops to decide whether to wake this one

@@ -23,14 +23,18 @@ bool peer_fin_received(int fd) noexcept {
            ti->state != tcp_state::fin_wait2;
 }
 
-// Errors that mean "the peer reset the connection": both are reported as errc::peer_reset so
-// callers need not know that Linux says EPIPE for a write after the peer's RST was processed.
-bool is_reset(int err) noexcept {
-    return err == ECONNRESET || err == EPIPE;
+// Errors that mean "the peer reset the connection" are reported as errc::peer_reset so callers
+// need not know that Linux says EPIPE for a write after the peer's RST was processed.
+std::error_code map_io_error(int err) noexcept {
+    return is_reset_errno(err) ? make_error_code(errc::peer_reset) : errno_code(err);
 }
 
-std::error_code map_io_error(int err) noexcept {
-    return is_reset(err) ? make_error_code(errc::peer_reset) : errno_code(err);
+// The blocking layer's reports use the same convention as its calls.
+std::error_code report_error(const std::error_code& ec) noexcept {
+    if (ec.category() == std::system_category() && is_reset_errno(ec.value())) {
+        return make_error_code(errc::peer_reset);
+    }
+    return ec;
 }
 
 void make_nonblocking(int fd) noexcept {
@@ -68,7 +72,7 @@ stream_socket::stream_socket(stream_socket&& o) noexcept
       opened_(o.opened_),
       bytes_sent_(o.bytes_sent_),
       bytes_received_(o.bytes_received_),
-      sticky_error_(o.sticky_error_),
+      sticky_errno_(o.sticky_errno_),
       read_shut_(o.read_shut_),
       write_shut_(o.write_shut_),
       peer_eof_(o.peer_eof_),
@@ -83,7 +87,7 @@ stream_socket& stream_socket::operator=(stream_socket&& o) noexcept {
         opened_ = o.opened_;
         bytes_sent_ = o.bytes_sent_;
         bytes_received_ = o.bytes_received_;
-        sticky_error_ = o.sticky_error_;
+        sticky_errno_ = o.sticky_errno_;
         read_shut_ = o.read_shut_;
         write_shut_ = o.write_shut_;
         peer_eof_ = o.peer_eof_;
@@ -142,8 +146,8 @@ result<std::pair<stream_socket, stream_socket>> stream_socket::pair() {
                                                    stream_socket(unique_fd(fds[1])));
 }
 
-void stream_socket::note_error(std::error_code ec) noexcept {
-    if (!sticky_error_) sticky_error_ = ec;
+void stream_socket::note_error(int err) noexcept {
+    if (sticky_errno_ == 0) sticky_errno_ = err;
 }
 
 result<std::size_t> stream_socket::send(std::span<const std::byte> data, deadline until) {
@@ -158,8 +162,9 @@ result<std::size_t> stream_socket::send(std::span<const std::byte> data, deadlin
         }
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            const auto ec = map_io_error(errno);
-            note_error(ec);
+            const int err = errno;
+            const auto ec = map_io_error(err);
+            note_error(err);
             return fail(ec);
         }
         auto ready = wait_ready(fd_.get(), POLLOUT, until);
@@ -201,13 +206,17 @@ result<std::size_t> stream_socket::recv(std::span<std::byte> buf, deadline until
             return static_cast<std::size_t>(n);
         }
         if (n == 0) {
+            // A reset that shutdown() took from SO_ERROR is no longer there to make recv fail;
+            // the 0 that follows it is not the peer's FIN.
+            if (is_reset_errno(sticky_errno_)) return fail(map_io_error(sticky_errno_));
             peer_eof_ = true;
             return std::size_t{0};
         }
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            const auto ec = map_io_error(errno);
-            note_error(ec);
+            const int err = errno;
+            const auto ec = map_io_error(err);
+            note_error(err);
             return fail(ec);
         }
         auto ready = wait_ready(fd_.get(), POLLIN, until);
@@ -248,13 +257,15 @@ std::error_code stream_socket::peek_past_limit(deadline until) noexcept {
         const ssize_t n = ::recv(fd_.get(), probe, sizeof probe, MSG_PEEK);
         if (n > 0) return make_error_code(errc::drain_limit);
         if (n == 0) {
+            if (is_reset_errno(sticky_errno_)) return map_io_error(sticky_errno_);
             peer_eof_ = true;
             return {};
         }
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            const auto ec = map_io_error(errno);
-            note_error(ec);
+            const int err = errno;
+            const auto ec = map_io_error(err);
+            note_error(err);
             return ec;
         }
         auto ready = wait_ready(fd_.get(), POLLIN, until);
@@ -269,10 +280,16 @@ result<void> stream_socket::shutdown(shut how) {
     if (!rd && !wr) return {};
     const int arg = rd && wr ? SHUT_RDWR : (rd ? SHUT_RD : SHUT_WR);
     if (::shutdown(fd_.get(), arg) != 0) {
-        const int err = errno;
-        // ENOTCONN after the peer reset us: report the reset rather than a confusing ENOTCONN.
-        if (err == ENOTCONN && sticky_error_) return fail(sticky_error_);
-        return fail(errno_code(err));
+        int err = errno;
+        // ENOTCONN after the peer reset us: report the reset rather than a confusing ENOTCONN,
+        // whether an earlier call saw it or the kernel still holds it in SO_ERROR.
+        if (err == ENOTCONN) {
+            if (auto pending = take_socket_error(fd_.get()); pending && *pending != 0) {
+                note_error(*pending);
+            }
+            if (sticky_errno_ != 0) err = sticky_errno_;
+        }
+        return fail(map_io_error(err));
     }
     if (rd) read_shut_ = true;
     if (wr) write_shut_ = true;
@@ -317,6 +334,15 @@ void stream_socket::release_descriptor(bool abortive) noexcept {
     read_shut_ = write_shut_ = true;
 }
 
+end_facts stream_socket::facts(int pending) const noexcept {
+    end_facts f;
+    f.fin_sent = write_shut_;
+    f.peer_eof = peer_eof_;
+    f.read_shut = read_shut_;
+    f.pending_error = sticky_errno_ != 0 ? sticky_errno_ : pending;
+    return f;
+}
+
 close_report stream_socket::finish(close_report r, clock::time_point close_started,
                                    bool abortive) noexcept {
     const int fd = fd_.get();
@@ -330,39 +356,50 @@ close_report stream_socket::finish(close_report r, clock::time_point close_start
     } else if (auto ep = peer_endpoint()) {
         r.peer = *ep;
     }
+    bool queues_known = false;
     if (auto ti = read_tcp_info(fd)) {
         r.tcp = *ti;
         r.unacked_bytes = ti->send_queue_bytes;
         r.unread_bytes = ti->recv_queue_bytes;
+        queues_known = true;
     } else if (auto q = read_queue_sizes(fd)) {
         r.unacked_bytes = q->unsent_or_unacked;
         r.unread_bytes = q->unread;
+        queues_known = true;
     }
     // An error the kernel has queued but nobody has read yet (e.g. an RST that arrived while we
     // were idle) still tells how the connection ended.
-    if (auto pending = take_socket_error(fd); pending && *pending != 0) {
-        note_error(map_io_error(*pending));
-    }
+    int pending = 0;
+    if (auto e = take_socket_error(fd); e) pending = *e;
+    end_facts f = facts(pending);  // before the release marks both directions shut
+    f.queues_known = queues_known;
+    f.unread = r.unread_bytes;
+    // A Unix socket's bytes are in the peer's queue once sent: nothing to acknowledge.
+    f.unacked = r.tcp ? r.unacked_bytes : 0;
     release_descriptor(abortive);
 
     if (r.outcome == close_outcome::not_open) {
-        // Plain close: classify from what we know.
-        if (sticky_error_) {
-            r.outcome = sticky_error_ == errc::peer_reset ? close_outcome::peer_reset
-                                                          : close_outcome::error;
-            r.error = sticky_error_;
-        } else if (r.unread_bytes > 0) {
-            r.outcome = close_outcome::unread_data_discarded;
-        } else if (r.fin_sent && r.peer_eof) {
-            r.outcome = close_outcome::clean;
-        } else {
-            r.outcome = close_outcome::closed;
-        }
+        // Not decided by the caller (close(), or a graceful close that got to the end): judge.
+        const end_verdict v = judge_release(f);
+        r.outcome = v.outcome;
+        r.error = report_error(v.error);
     }
     const auto now = clock::now();
     r.close_duration = now - close_started;
     r.lifetime = now - opened_;
     return r;
+}
+
+close_report stream_socket::fail_graceful(close_report r, clock::time_point started,
+                                          int err) noexcept {
+    int pending = 0;
+    if (err == ENOTCONN) {
+        if (auto e = take_socket_error(fd_.get()); e) pending = *e;
+    }
+    const end_verdict v = judge_error(err, facts(pending));
+    r.outcome = v.outcome;
+    r.error = report_error(v.error);
+    return finish(r, started, false);
 }
 
 close_report stream_socket::close() noexcept {
@@ -398,83 +435,89 @@ close_report stream_socket::close_gracefully(const close_options& opts) noexcept
             std::min<clock::duration>(std::chrono::milliseconds(2), until.remaining()));
         return true;
     };
-    auto fail_with = [&](close_outcome o, std::error_code ec) {
+    // Our own bounds: the socket is aborted (RST) and the report says which bound it was.
+    auto bounded = [&](close_outcome o, errc why) {
         r.outcome = o;
-        r.error = ec;
-        return finish(r, started, o == close_outcome::timed_out || o == close_outcome::drain_limit);
+        r.error = make_error_code(why);
+        return finish(r, started, true);
+    };
+    char scratch[16384];
+    // Discards what is queued now, without waiting; false on an error (in `err`) or past the cap.
+    auto discard_queued = [&](int& err) {
+        for (;;) {
+            const ssize_t n = ::recv(fd_.get(), scratch, sizeof scratch, 0);
+            if (n > 0) {
+                r.bytes_drained += static_cast<std::uint64_t>(n);
+                if (r.bytes_drained > opts.drain_limit) return false;
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+            return n <= 0 && err == 0;
+        }
     };
 
-    if (sticky_error_) {
-        return fail_with(
-            sticky_error_ == errc::peer_reset ? close_outcome::peer_reset : close_outcome::error,
-            sticky_error_);
+    if (sticky_errno_ != 0) return fail_graceful(r, started, sticky_errno_);
+    if (read_shut_ && !write_shut_ && !peer_eof_) {
+        // Once our FIN is out, Linux resets on every byte that arrives after SHUT_RD; the bytes
+        // already queued can still go quietly.
+        int err = 0;
+        if (!discard_queued(err)) {
+            if (err != 0) return fail_graceful(r, started, err);
+            return bounded(close_outcome::drain_limit, errc::drain_limit);
+        }
     }
     if (!write_shut_) {
-        if (::shutdown(fd_.get(), SHUT_WR) != 0) {
-            const int err = errno;
-            auto pending = take_socket_error(fd_.get());
-            const int cause = pending && *pending != 0 ? *pending : err;
-            return fail_with(is_reset(cause) ? close_outcome::peer_reset : close_outcome::error,
-                             map_io_error(cause));
-        }
+        if (::shutdown(fd_.get(), SHUT_WR) != 0) return fail_graceful(r, started, errno);
         write_shut_ = true;
     }
     // Drain: read and discard until the peer's EOF. Reading also what the application never read
     // matters: closing with unread bytes would make Linux answer with RST.
-    char scratch[16384];
     while (!peer_eof_) {
         const ssize_t n = ::recv(fd_.get(), scratch, sizeof scratch, 0);
         if (n > 0) {
             r.bytes_drained += static_cast<std::uint64_t>(n);
             if (r.bytes_drained > opts.drain_limit) {
-                return fail_with(close_outcome::drain_limit, make_error_code(errc::drain_limit));
+                return bounded(close_outcome::drain_limit, errc::drain_limit);
             }
             // A peer that always has more data never lets recv() say EAGAIN: check here too.
-            if (until.expired()) {
-                return fail_with(close_outcome::timed_out, make_error_code(errc::timed_out));
-            }
+            if (until.expired()) return bounded(close_outcome::timed_out, errc::timed_out);
             continue;
         }
         if (n == 0) {
             if (read_shut_ && !peer_fin_received(fd_.get())) {
                 // After our own SHUT_RD, recv() returns 0 without the peer's FIN, and poll()
                 // reports the socket readable for good: wait for the FIN by watching the state.
-                if (!nap()) {
-                    return fail_with(close_outcome::timed_out, make_error_code(errc::timed_out));
-                }
+                if (!nap()) return bounded(close_outcome::timed_out, errc::timed_out);
                 continue;
             }
             peer_eof_ = true;
             break;
         }
         if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            const int err = errno;
-            return fail_with(is_reset(err) ? close_outcome::peer_reset : close_outcome::error,
-                             map_io_error(err));
-        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return fail_graceful(r, started, errno);
         auto ready = wait_ready(fd_.get(), POLLIN, until);
         if (!ready) {
-            return fail_with(
-                ready.error() == errc::timed_out ? close_outcome::timed_out : close_outcome::error,
-                ready.error());
+            if (ready.error() == errc::timed_out) {
+                return bounded(close_outcome::timed_out, errc::timed_out);
+            }
+            return fail_graceful(r, started, ready.error().value());
         }
     }
     // `clean` also promises that the peer's kernel acknowledged all we sent and our FIN: a peer
     // that half-closed and stopped reading completes the FIN exchange while our send queue may
     // still hold megabytes. No readiness event says "send queue empty", so poll for it (on
     // loopback it is empty at once). Unix sockets have no acknowledgement to wait for.
-    // read_tcp_info fails for a Unix socket, as in the event layer's finish_clean().
+    // read_tcp_info fails for a Unix socket, as in the event layer.
     for (;;) {
         auto ti = read_tcp_info(fd_.get());
         if (!ti || ti->send_queue_bytes == 0) break;
         if (auto pending = take_socket_error(fd_.get()); pending && *pending != 0) {
-            return fail_with(is_reset(*pending) ? close_outcome::peer_reset : close_outcome::error,
-                             map_io_error(*pending));
+            return fail_graceful(r, started, *pending);
         }
-        if (!nap()) return fail_with(close_outcome::timed_out, make_error_code(errc::timed_out));
+        if (!nap()) return bounded(close_outcome::timed_out, errc::timed_out);
     }
-    r.outcome = close_outcome::clean;
+    // The end rules decide (a reset our kernel sent after SHUT_RD shows in SO_ERROR here).
     return finish(r, started, false);
 }
 

@@ -72,13 +72,15 @@ TEST(hostile_blocking, peer_that_never_reads_ends_by_deadline_with_unacked_bytes
 TEST(hostile_blocking, flooding_peer_hits_the_drain_limit_and_gets_rst) {
     auto p = test::make_pair();
     std::atomic<bool> stop{false};
-    std::error_code flood_error;
+    std::error_code flood_error;           // written by the flood thread, read after join()
+    std::atomic<bool> flood_ended{false};  // what the main thread may read meanwhile
     std::thread flood([&] {
         const std::string chunk(16384, 'f');
         while (!stop.load()) {
             auto n = p.client.send(chunk, deadline::after(50ms));
             if (!n && n.error() != errc::timed_out) {
                 flood_error = n.error();
+                flood_ended = true;
                 break;
             }
         }
@@ -89,7 +91,7 @@ TEST(hostile_blocking, flooding_peer_hits_the_drain_limit_and_gets_rst) {
     const auto r = p.server.close_gracefully({.timeout = 5s, .drain_limit = limit});
     const auto took = clock::now() - t0;
     // The flooder stops on its own when the RST arrives; the flag is a safety net.
-    for (int i = 0; i < 250 && !flood_error; ++i)
+    for (int i = 0; i < 250 && !flood_ended.load(); ++i)
         std::this_thread::sleep_for(2ms);
     stop = true;
     flood.join();

@@ -20,6 +20,9 @@ enum class errc {
     invalid_argument,   // an argument is outside what the call accepts
     aborted,            // the connection was aborted locally (SO_LINGER{1,0})
     connection_closed,  // the connection is gone (both directions finished)
+    // Our kernel reset the connection: the peer's bytes arrived after we shut down reading and
+    // sent FIN, and Linux answers those with RST (RFC 1122) instead of queueing them.
+    reset_after_shut_read,
 };
 
 // The category of orderly::errc; its name is "orderly".

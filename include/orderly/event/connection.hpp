@@ -5,8 +5,11 @@
 // the application says otherwise. on_closed runs exactly once, whatever ends the connection.
 //
 // Threading: every member function must be called on the connection's loop thread (from a callback
-// or through get_loop().post()). Ownership: the connection keeps itself alive while its descriptor
-// is open and until on_closed has returned; hold the connection_ptr only to reach it later.
+// or through get_loop().post()), or on any one thread once loop::run() has returned. Ownership: the
+// connection keeps itself alive while its descriptor is open and until on_closed has returned;
+// hold the connection_ptr only to reach it later. A connection ended while the loop is not
+// running gets its on_closed at the next run() or in ~loop(); a loop destroyed with connections
+// still open releases each (plain close, method `destructor`) and calls its on_closed once.
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +24,7 @@
 #include "orderly/core/deadline.hpp"
 #include "orderly/core/result.hpp"
 #include "orderly/core/unique_fd.hpp"
+#include "orderly/event/end_machine.hpp"
 #include "orderly/event/loop.hpp"
 #include "orderly/net/close_report.hpp"
 #include "orderly/net/endpoint.hpp"
@@ -32,29 +36,6 @@ namespace orderly {
 class connection;
 class connection_registry;
 using connection_ptr = std::shared_ptr<connection>;
-
-// Where a connection stands; the words of the diagnostics registry.
-enum class connection_state : std::uint8_t {
-    open,                 // both directions open
-    half_closed_by_peer,  // the peer's FIN was read; we may still write (CLOSE_WAIT in the kernel)
-    half_closed_by_us,    // we asked for FIN (sent once the output buffer drains); still reading
-    closing,              // close_gracefully() in progress, or both FINs pending our flush
-    closed,               // the descriptor is released; on_closed is due or has run
-};
-inline constexpr std::size_t connection_state_count = 5;
-std::string_view to_string(connection_state s) noexcept;
-
-// Which timer ended a connection (all of them abort: the peer gets RST, the outcome is timed_out).
-enum class timeout_kind : std::uint8_t {
-    none,
-    idle,      // no byte read or written for idle_timeout
-    read,      // reading wanted, no byte arrived for read_timeout
-    write,     // output buffered (or, after both FINs, unacknowledged), no byte accepted for
-               // write_timeout
-    close,     // close_gracefully() did not see the peer's EOF in time
-    lifetime,  // lifetime_timeout passed since the connection opened, however busy it was
-};
-std::string_view to_string(timeout_kind k) noexcept;
 
 struct connection_options {
     // Backpressure: on_backpressure(true) when buffered output rises above high_water, (false)
@@ -102,7 +83,9 @@ struct connection_callbacks {
     std::function<void(connection&, const close_report&)> on_closed;
 };
 
-class connection final : public std::enable_shared_from_this<connection>, private io_handler {
+class connection final : public std::enable_shared_from_this<connection>,
+                         private io_handler,
+                         private loop_resource {
     struct private_tag {};
 
   public:
@@ -151,16 +134,19 @@ class connection final : public std::enable_shared_from_this<connection>, privat
     // SO_LINGER{1,0} and release: buffered output is dropped and the peer gets RST.
     void abort();
     // Release now. Buffered output is dropped; unread received bytes make Linux send RST (the
-    // report then says unread_data_discarded).
+    // report then says unread_data_discarded). `clean` only if both FINs went and the peer had
+    // acknowledged every byte; with bytes unacknowledged the outcome is `closed` (the kernel
+    // keeps sending them, their arrival is unknown). A reset the loop has not processed yet is
+    // reported as peer_reset, here and in shutdown_write() and close_gracefully().
     void close();
 
     // Stop / restart watching for input (flow control in the other direction).
     void pause_reading();
     void resume_reading();
 
-    [[nodiscard]] connection_state state() const noexcept { return state_; }
-    [[nodiscard]] bool is_open() const noexcept { return state_ != connection_state::closed; }
-    [[nodiscard]] bool peer_eof_seen() const noexcept { return peer_eof_; }
+    [[nodiscard]] connection_state state() const noexcept { return end_.current_state(); }
+    [[nodiscard]] bool is_open() const noexcept { return fd_.valid(); }
+    [[nodiscard]] bool peer_eof_seen() const noexcept { return end_.peer_eof_seen(); }
     [[nodiscard]] std::size_t buffered_bytes() const noexcept { return out_.size() - out_head_; }
     [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
     [[nodiscard]] std::uint64_t bytes_received() const noexcept { return bytes_received_; }
@@ -169,7 +155,7 @@ class connection final : public std::enable_shared_from_this<connection>, privat
     [[nodiscard]] const endpoint& peer_endpoint() const noexcept { return peer_; }
     [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
     // When the state last changed (for the registry and the CLOSE_WAIT detector).
-    [[nodiscard]] clock::time_point state_since() const noexcept { return state_since_; }
+    [[nodiscard]] clock::time_point state_since() const noexcept { return end_.state_since(); }
     [[nodiscard]] int native_handle() const noexcept { return fd_.get(); }
     [[nodiscard]] loop& get_loop() const noexcept { return *loop_; }
 
@@ -180,22 +166,33 @@ class connection final : public std::enable_shared_from_this<connection>, privat
   private:
     friend class connection_registry;
 
-    void on_io(std::uint32_t events) override;
-    void handle_read(bool to_eagain);
-    void handle_peer_eof();
-    bool flush();
-    void after_output_progress();
+    // --- Shared by every backend (connection.cpp): the orderly end and the application. ---
+    void deliver(std::span<const std::byte> data);  // bytes read from the peer
+    void peer_eof_read();                           // the peer's FIN
+    void after_output_progress();                   // bytes went to the kernel
     void send_fin();
-    void update_interest();
+    void settle();  // both FINs went: wait for the last acknowledgements, then `clean`
     void refresh_state();
-    [[nodiscard]] bool wants_read() const noexcept;
-    [[nodiscard]] clock::time_point next_deadline() const noexcept;
     void schedule_timer();
     void on_timer();
-    void finish_clean();
+    void reading_changed();  // wants_read() may have changed: tell the backend
+    // Ends: our own bound (timeouts, drain cap, abort); an errno the kernel returned; a release
+    // asked for (close(), ~loop()); the clean end after the ack wait.
+    void end_with(close_outcome outcome, close_method method, std::error_code ec);
     void end_by_errno(int err);
-    void finish(close_outcome outcome, close_method method, std::error_code ec, bool abortive,
-                const tcp_info_snapshot* known_tcp = nullptr);
+    void end_released(close_method method);
+    void end_clean(const tcp_info_snapshot* known_tcp);
+    void release(close_outcome outcome, close_method method, std::error_code ec, bool abortive,
+                 const tcp_info_snapshot* known_tcp);
+    void on_loop_destroyed() noexcept override;
+    [[nodiscard]] bool output_pending() const noexcept { return out_head_ < out_.size(); }
+
+    // --- The epoll backend (connection_epoll.cpp): readiness, then recv/send. ---
+    void on_io(std::uint32_t events) override;
+    void handle_read(bool to_eagain);
+    bool flush();
+    void update_interest();
+    void park();
 
     loop* loop_;
     unique_fd fd_;
@@ -206,39 +203,20 @@ class connection final : public std::enable_shared_from_this<connection>, privat
     connection* reg_next_ = nullptr;
     connection_ptr self_;  // keeps us alive while open and during on_closed
 
+    end_machine end_;
+
     std::vector<std::byte> out_;  // buffered output: [out_head_, size)
     std::size_t out_head_ = 0;
     std::uint32_t interest_ = 0;
-
-    connection_state state_ = connection_state::open;
-    close_method method_ = close_method::close;
     timeout_kind timeout_fired_ = timeout_kind::none;
-    bool peer_eof_ = false;
-    bool fin_wanted_ = false;
-    bool fin_sent_ = false;
-    bool closing_ = false;
-    bool user_paused_ = false;
-    bool backpressure_paused_ = false;
     bool above_high_ = false;
-    bool close_wait_reported_ = false;
     bool parked_ = false;  // unwatched after EPOLLHUP while reading is paused, or awaiting acks
-    std::uint8_t ack_poll_ms_ = 0;  // finish_clean(): the next poll interval
 
     std::uint64_t bytes_sent_ = 0;
     std::uint64_t bytes_received_ = 0;
-    std::uint64_t bytes_drained_ = 0;
-    std::uint64_t drain_limit_ = 0;
     std::uint64_t id_;
 
-    clock::time_point opened_at_;
-    clock::time_point last_read_;
-    clock::time_point last_write_;
-    clock::time_point peer_eof_at_;
-    clock::time_point close_started_;
-    clock::time_point close_deadline_ = clock::time_point::max();
-    clock::time_point state_since_;
     timer_id timer_ = 0;
-    timer_id ack_timer_ = 0;  // finish_clean() polling for the peer's last acknowledgements
     clock::time_point timer_at_ = clock::time_point::max();
 
     endpoint local_;

@@ -43,6 +43,27 @@ class io_handler {
     ~io_handler() = default;
 };
 
+// Something a loop must end if the loop is destroyed first (a connection): linked into the loop
+// while alive, so that ~loop() can release it with a report instead of leaking it.
+class loop_resource {
+  public:
+    // Called by ~loop() for each resource still linked, on the destroying thread: release now,
+    // without blocking. Callbacks it defers run before ~loop() returns.
+    virtual void on_loop_destroyed() noexcept = 0;
+
+  protected:
+    loop_resource() = default;
+    loop_resource(const loop_resource&) = delete;
+    loop_resource& operator=(const loop_resource&) = delete;
+    ~loop_resource() = default;
+
+  private:
+    friend class loop;
+    loop_resource* res_prev_ = nullptr;
+    loop_resource* res_next_ = nullptr;
+    bool res_linked_ = false;
+};
+
 // Names one armed timer; 0 is never a valid id.
 using timer_id = std::uint64_t;
 
@@ -51,6 +72,9 @@ class loop {
     // Creates the epoll and eventfd descriptors. Throws std::system_error when the kernel refuses
     // (EMFILE, ENOMEM): construction is not a hot path and a loop without them is useless.
     loop();
+    // Ends every connection still open on it (plain close, method `destructor`, on_closed once
+    // each), then runs every deferred task, so nothing it served leaks. Call it on the thread
+    // that ran it (or any thread once run() has returned).
     ~loop();
     loop(const loop&) = delete;
     loop& operator=(const loop&) = delete;
@@ -98,6 +122,10 @@ class loop {
     // Scratch space for reads, shared by every connection of this loop: data is handed to the
     // application straight from here, so reading never allocates.
     [[nodiscard]] std::span<std::byte> read_buffer() noexcept { return read_buffer_; }
+
+    // Links / unlinks a resource that ~loop() must end (loop thread). Idempotent.
+    void link(loop_resource* r) noexcept;
+    void unlink(loop_resource* r) noexcept;
 
     // Armed timers (for tests and diagnostics).
     [[nodiscard]] std::size_t timer_count() const noexcept { return timers_armed_; }
@@ -157,6 +185,7 @@ class loop {
     std::map<int, std::function<void(int)>> signal_fns_;
 
     std::vector<std::byte> read_buffer_;
+    loop_resource* resources_ = nullptr;
 };
 
 }  // namespace orderly

@@ -17,6 +17,7 @@
 #include "orderly/core/result.hpp"
 #include "orderly/core/unique_fd.hpp"
 #include "orderly/net/close_report.hpp"
+#include "orderly/net/end_rules.hpp"
 #include "orderly/net/endpoint.hpp"
 #include "orderly/net/tcp_info.hpp"
 
@@ -92,20 +93,30 @@ class stream_socket {
                                 std::size_t limit = SIZE_MAX);
 
     // Half-closes. shut::write: FIN after the queued bytes; reading still works.
-    // shut::read: later recv() returns 0 (Linux still accepts and acks arriving data; nothing is
-    // sent to the peer). shut::both: both. Idempotent per direction. Errors: errc::not_open,
-    // ENOTCONN when the connection is already gone.
+    // shut::read: later recv() returns 0. Nothing is sent to the peer, and while we have not sent
+    // FIN Linux still accepts and acknowledges what the peer sends (and discards it at close with
+    // an RST if unread). Once our FIN is out too (shut::both, or shut::write or close_gracefully
+    // later), Linux answers any byte the peer still sends with RST: the report then says
+    // unread_data_discarded with errc::reset_after_shut_read (our reset, not the peer's). So shut
+    // down reading only when the peer is known to be done sending. Idempotent per direction.
+    // Errors: errc::not_open; errc::peer_reset when the peer reset the connection before the call.
     result<void> shutdown(shut how);
 
     // Releases the descriptor now. Idempotent, never blocks, never throws. The report says what
     // was lost: unread received bytes (the kernel then sent RST: unread_data_discarded) and bytes
-    // still unacknowledged. Outcome `clean` when both FINs had already been exchanged.
+    // still unacknowledged. Outcome `clean` only when both FINs had already been exchanged and
+    // the peer had acknowledged every byte; with bytes unacknowledged it is `closed` (the kernel
+    // keeps sending them; whether they arrive is unknown). A reset the kernel has seen but no
+    // call has reported yet is peer_reset.
     close_report close() noexcept;
     // Closes with SO_LINGER{1,0}: queued data is dropped and the peer receives RST.
     close_report abort() noexcept;
     // The orderly end: shutdown(write), read and discard until the peer's EOF (bounded by
-    // opts.timeout and opts.drain_limit), then close. Blocks up to opts.timeout. A timeout or an
-    // exceeded drain limit aborts the socket and says so in the report; never throws.
+    // opts.timeout and opts.drain_limit), wait until the peer acknowledged every byte, then close.
+    // Blocks up to opts.timeout. A timeout or an exceeded drain limit aborts the socket and says
+    // so in the report; never throws. After shutdown(read) it cannot drain: it discards what is
+    // already queued, sends FIN and waits for the peer's FIN; bytes the peer sends after our FIN
+    // make Linux reset (unread_data_discarded, errc::reset_after_shut_read).
     close_report close_gracefully(const close_options& opts = {}) noexcept;
 
     [[nodiscard]] bool is_open() const noexcept { return fd_.valid(); }
@@ -138,7 +149,11 @@ class stream_socket {
     close_report finish(close_report r, clock::time_point close_started, bool abortive) noexcept;
     // SO_LINGER as `abortive` asks (RST, or never block), then close the descriptor.
     void release_descriptor(bool abortive) noexcept;
-    void note_error(std::error_code ec) noexcept;
+    void note_error(int err) noexcept;
+    // What the end rules (end_rules.hpp) need; `pending` is SO_ERROR, already taken.
+    [[nodiscard]] end_facts facts(int pending) const noexcept;
+    // The graceful close's error exit: judged, aborted when it is our own timeout or cap.
+    close_report fail_graceful(close_report r, clock::time_point started, int err) noexcept;
     void end_by_policy() noexcept;
     // After read_to_end reached its limit: errc::drain_limit if another byte is there (left
     // unread), nothing at EOF, the error otherwise.
@@ -149,7 +164,7 @@ class stream_socket {
     clock::time_point opened_ = clock::now();
     std::uint64_t bytes_sent_ = 0;
     std::uint64_t bytes_received_ = 0;
-    std::error_code sticky_error_;  // first connection-ending error seen (e.g. ECONNRESET)
+    int sticky_errno_ = 0;  // first connection-ending errno seen (e.g. ECONNRESET)
     bool read_shut_ = false;
     bool write_shut_ = false;
     bool peer_eof_ = false;
