@@ -65,9 +65,9 @@ TEST(eyeballs_faults, blocking_connect_falls_back_to_ipv4_after_the_attempt_dela
     auto c = net.in(side::b, [&] { return orderly::connect(to, {}, &report); });
     const auto took = steady::now() - started;
     ASSERT_TRUE(c) << c.error().message();
-    note_timing("connected over IPv4", took, 250ms);
-    EXPECT_TRUE(near_attempt_delay(took));
-    EXPECT_TRUE(near_attempt_delay(report.took));
+    note_timing("connected over IPv4", report.took, 250ms);
+    EXPECT_TRUE(fell_back_after_the_attempt_delay(report));
+    EXPECT_LT(took, 1s) << "far below the 30 s connect timeout";
     EXPECT_EQ(c->peer_endpoint().value(), srv.v4);
     ASSERT_EQ(report.attempts.size(), 2U);
     EXPECT_EQ(report.winner, 1U);
@@ -94,9 +94,9 @@ TEST(eyeballs_faults, async_connect_falls_back_to_ipv4_after_the_attempt_delay) 
     const auto started = steady::now();
     auto r = connect_async(lb, {srv.v6, srv.v4});
     ASSERT_TRUE(r->conn) << r->error.message();
-    note_timing("connected over IPv4", r->at - started, 250ms);
-    EXPECT_TRUE(near_attempt_delay(r->at - started));
-    EXPECT_TRUE(near_attempt_delay(r->report.took));
+    note_timing("connected over IPv4", r->report.took, 250ms);
+    EXPECT_TRUE(fell_back_after_the_attempt_delay(r->report));
+    EXPECT_LT(r->at - started, 1s) << "far below the 30 s connect timeout";
     EXPECT_EQ(r->report.winner, 1U);
     EXPECT_EQ(r->report.attempts[0].outcome, attempt_outcome::cancelled);
     const auto in_b = tcp_sockets(net, side::b);
