@@ -33,7 +33,7 @@ int print(const orderly::result<orderly::endpoint, orderly::error_info>& r,
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: connect_probe blocking|async HOST:PORT [TIMEOUT_MS]\n");
+        (void)std::fprintf(stderr, "usage: connect_probe blocking|async HOST:PORT [TIMEOUT_MS]\n");
         return 2;
     }
     const std::string_view mode = argv[1];
