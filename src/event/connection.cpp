@@ -20,6 +20,7 @@
 #include "orderly/net/socket_options.hpp"
 #include "orderly/net/tcp_info.hpp"
 #include "sys.hpp"
+#include "uring.hpp"
 
 namespace orderly {
 
@@ -62,8 +63,14 @@ result<connection_ptr> connection::adopt(loop& lp, unique_fd fd,
     c->peer_ = peer != nullptr ? *peer : peer_endpoint_of(c->fd_.get()).value_or(endpoint{});
     c->local_ = local != nullptr ? *local : local_endpoint_of(c->fd_.get()).value_or(endpoint{});
     if (opts.nodelay && c->local_.is_ip()) (void)set_nodelay(c->fd_.get(), true);
-    if (auto r = lp.watch(c->fd_.get(), EPOLLIN, c.get()); !r) return fail(r.error());
-    c->interest_ = EPOLLIN;
+    if (lp.uring() != nullptr) {
+        c->uring_ = true;
+        c->uring_sync_reading();  // the multishot recv
+        if (!c->recv_armed_) return fail(errno_code(EBUSY));
+    } else {
+        if (auto r = lp.watch(c->fd_.get(), EPOLLIN, c.get()); !r) return fail(r.error());
+        c->interest_ = EPOLLIN;
+    }
     c->self_ = c;
     lp.link(c.get());
     if (registry != nullptr) registry->add(c.get());
@@ -97,7 +104,15 @@ void connection::refresh_state() {
 }
 
 void connection::reading_changed() {
-    update_interest();
+    sync_transport();
+}
+
+void connection::sync_transport() {
+    if (uring_) {
+        uring_sync_reading();  // output needs no interest: a send in flight completes by itself
+    } else {
+        update_interest();
+    }
 }
 
 // --- Data in. ---
@@ -138,6 +153,13 @@ result<void> connection::write(std::span<const std::byte> data) {
     if (!fd_) return fail(make_error_code(errc::connection_closed));
     if (end_.fin_wanted()) return fail(make_error_code(errc::write_shut));
     if (data.empty()) return {};
+    const bool was_empty = !output_pending();
+    if (uring_) {
+        // Queued for the iteration's one submit; an error comes with the completion (the
+        // connection then ends with it, after this callback).
+        if (auto r = uring_write(data); !r) return r;
+        return after_queued(was_empty);
+    }
     std::size_t sent = 0;
     if (!output_pending()) {
         // Nothing queued: give it to the kernel first; most writes never touch the buffer.
@@ -158,16 +180,20 @@ result<void> connection::write(std::span<const std::byte> data) {
         if (sent == data.size()) return {};
         end_.write_progress(loop_->now());  // the write timeout counts from when output is pending
     }
-    const bool was_empty = !output_pending();
     out_.insert(out_.end(), data.begin() + static_cast<std::ptrdiff_t>(sent), data.end());
+    return after_queued(was_empty);
+}
+
+// Output is now pending: backpressure above the high-water mark, and the write timeout.
+result<void> connection::after_queued(bool was_empty) {
     if (!above_high_ && buffered_bytes() > opts_.high_water) {
         above_high_ = true;
         if (opts_.pause_reading_on_backpressure) end_.set_backpressure_paused(true, loop_->now());
-        update_interest();
+        sync_transport();
         if (!fd_) return fail(make_error_code(errc::connection_closed));
         if (callbacks_->on_backpressure) callbacks_->on_backpressure(*this, true);
     } else if (was_empty) {
-        update_interest();
+        sync_transport();  // epoll: watch for EPOLLOUT
         if (!fd_) return fail(make_error_code(errc::connection_closed));
     }
     if (was_empty && opts_.write_timeout.count() > 0) schedule_timer();
@@ -180,6 +206,7 @@ void connection::after_output_progress() {
         out_head_ = 0;
         out_.clear();
         if (out_.capacity() > keep_capacity) std::vector<std::byte>().swap(out_);
+        if (inflight_.capacity() > keep_capacity) std::vector<std::byte>().swap(inflight_);
     } else if (out_head_ >= keep_capacity / 4 && out_head_ * 2 >= out_.size()) {
         // Compact once the consumed prefix dominates, so memory tracks what is still owed.
         out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
@@ -189,7 +216,7 @@ void connection::after_output_progress() {
         above_high_ = false;
         const bool resumed = end_.backpressure_paused();
         if (resumed) end_.set_backpressure_paused(false, loop_->now());
-        update_interest();
+        sync_transport();
         if (!fd_) return;
         if (resumed) schedule_timer();
         if (callbacks_->on_backpressure) callbacks_->on_backpressure(*this, false);
@@ -199,7 +226,7 @@ void connection::after_output_progress() {
         send_fin();
         if (!fd_) return;
     }
-    update_interest();
+    sync_transport();
     if (drained && fd_ && callbacks_->on_drained) callbacks_->on_drained(*this);
 }
 
@@ -259,7 +286,12 @@ void connection::close() {
 }
 
 void connection::on_loop_destroyed() noexcept {
-    end_released(close_method::destructor);
+    if (fd_) {
+        end_released(close_method::destructor);
+    } else if (retired_fd_ && loop_->uring() != nullptr && loop_->uring()->exited()) {
+        in_flight_ = 0;  // the ring is gone, and every request with it
+        finish_release();
+    }
 }
 
 void connection::pause_reading() {
@@ -403,6 +435,10 @@ void connection::release(close_outcome outcome, close_method method, std::error_
         r.unacked_bytes = q->unsent_or_unacked;
         queues_read = true;
     }
+    // io_uring's multishot recv reads ahead: bytes the kernel handed over while reading was
+    // paused wait in stash_. Never delivered, they are unread data as much as the kernel's.
+    const auto read_ahead = static_cast<std::uint32_t>(stash_.size() - stash_head_);
+    r.unread_bytes += read_ahead;
     if (outcome == close_outcome::not_open || outcome == close_outcome::clean) {
         end_facts f = end_.facts();
         f.queues_known = queues_read;
@@ -417,7 +453,9 @@ void connection::release(close_outcome outcome, close_method method, std::error_
         outcome = v.outcome;
         ec = v.error;
     }
-    if (abortive) {
+    // Closing with unread data makes Linux reset the peer; with the data in our stash instead of
+    // the kernel's queue, do what it would have done, so both backends look the same on the wire.
+    if (abortive || (read_ahead > 0 && outcome == close_outcome::unread_data_discarded)) {
         (void)set_linger(fd, std::chrono::seconds(0));
     } else if (!(end_.fin_was_sent() && queues_read && r.unacked_bytes == 0)) {
         // A positive SO_LINGER (set by the application on the descriptor) would make close()
@@ -427,11 +465,14 @@ void connection::release(close_outcome outcome, close_method method, std::error_
             (void)set_linger(fd, std::nullopt);
         }
     }
-    if (!parked_) loop_->unwatch(fd);  // before close: the number may be reused at once
+    if (uring_) {
+        if (in_flight_ > 0) loop_->uring()->cancel_fd(fd);
+    } else if (!parked_) {
+        loop_->unwatch(fd);  // before close: the number may be reused at once
+    }
     parked_ = false;
-    fd_.reset();
     interest_ = 0;
-    loop_->unlink(this);
+    retired_fd_ = std::move(fd_);
 
     r.outcome = outcome;
     r.method = method;
@@ -447,8 +488,17 @@ void connection::release(close_outcome outcome, close_method method, std::error_
     r.peer = peer_;
     std::vector<std::byte>().swap(out_);
     out_head_ = 0;
+    std::vector<std::byte>().swap(stash_);
+    stash_head_ = 0;
     end_.released();
     refresh_state();
+    if (in_flight_ == 0) finish_release();
+}
+
+void connection::finish_release() {
+    if (!retired_fd_) return;
+    retired_fd_.reset();
+    loop_->unlink(this);
     if (registry_ != nullptr && registry_->on_descriptor_released) {
         registry_->on_descriptor_released();
     }

@@ -45,7 +45,7 @@ void connection::update_interest() {
 }
 
 void connection::park() {
-    if (parked_) return;
+    if (parked_ || uring_) return;  // io_uring: nothing is armed once the peer's EOF is in
     loop_->unwatch(fd_.get());
     parked_ = true;
     interest_ = 0;

@@ -9,9 +9,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <system_error>
 
 #include "sys.hpp"
+#include "uring.hpp"
 
 namespace orderly {
 
@@ -34,25 +37,90 @@ struct later {
 
 }  // namespace
 
-loop::loop() : thread_(std::this_thread::get_id()), read_buffer_(read_buffer_size) {
-    epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-    if (!epoll_) throw_errno("epoll_create1");
+std::string_view to_string(loop_backend b) noexcept {
+    switch (b) {
+        case loop_backend::automatic:
+            return "automatic";
+        case loop_backend::epoll:
+            return "epoll";
+        case loop_backend::io_uring:
+            return "io_uring";
+    }
+    return "?";
+}
+
+namespace {
+
+// The environment's choice, if any: ORDERLY_BACKEND=epoll|io_uring|automatic.
+loop_backend backend_from_environment() noexcept {
+    const char* v = std::getenv("ORDERLY_BACKEND");
+    if (v == nullptr) return loop_backend::automatic;
+    if (std::strcmp(v, "epoll") == 0) return loop_backend::epoll;
+    if (std::strcmp(v, "io_uring") == 0 || std::strcmp(v, "uring") == 0) {
+        return loop_backend::io_uring;
+    }
+    return loop_backend::automatic;
+}
+
+}  // namespace
+
+loop_backend automatic_backend() noexcept {
+    const loop_backend env = backend_from_environment();
+    if (env != loop_backend::automatic) return env;
+    return detail::probe_uring().usable ? loop_backend::io_uring : loop_backend::epoll;
+}
+
+const std::string& automatic_backend_reason() {
+    static const std::string reason = [] {
+        const loop_backend env = backend_from_environment();
+        if (env != loop_backend::automatic) {
+            return std::string(to_string(env)) + ": ORDERLY_BACKEND=" + std::string(to_string(env));
+        }
+        const auto& probe = detail::probe_uring();
+        if (probe.usable) {
+            return probe.reason.empty() ? std::string("io_uring")
+                                        : "io_uring (" + probe.reason + ")";
+        }
+        return "epoll: io_uring is not usable here: " + probe.reason;
+    }();
+    return reason;
+}
+
+loop::loop() : loop(loop_options{}) {}
+
+loop::loop(const loop_options& opts)
+    : thread_(std::this_thread::get_id()), read_buffer_(read_buffer_size) {
+    backend_ = opts.backend == loop_backend::automatic ? automatic_backend() : opts.backend;
+    if (backend_ == loop_backend::io_uring) {
+        uring_ = std::make_unique<detail::uring_loop>(opts);
+    } else {
+        epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+        if (!epoll_) throw_errno("epoll_create1");
+    }
     wake_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!wake_fd_) throw_errno("eventfd");
     wake_handler_.owner = this;
     signal_handler_.owner = this;
     sigemptyset(&signal_mask_);
-    if (!watch(wake_fd_.get(), EPOLLIN, &wake_handler_)) throw_errno("epoll_ctl");
+    if (!watch(wake_fd_.get(), EPOLLIN, &wake_handler_)) throw_errno("watching the eventfd");
 }
 
 loop::~loop() {
     // A connection's end defers its on_closed (and the release of its last reference) to the
-    // loop: run those here, or they would be dropped and the connection leaked.
-    while (resources_ != nullptr) {
-        loop_resource* r = resources_;
-        unlink(r);
-        r->on_loop_destroyed();
+    // loop: run those here, or they would be dropped and the connection leaked. On io_uring a
+    // connection with requests in flight stays linked after its release until they complete;
+    // ending the ring completes them all, and the second pass lets those finish.
+    for (int pass = 0; pass < 2; ++pass) {
+        std::vector<loop_resource*> all;
+        for (loop_resource* r = resources_; r != nullptr; r = r->res_next_)
+            all.push_back(r);
+        for (loop_resource* r : all) {
+            if (r->res_linked_) r->on_loop_destroyed();
+        }
+        if (pass == 0 && uring_) uring_->exit();
     }
+    while (resources_ != nullptr)
+        unlink(resources_);  // nothing may be left to call back into a destroyed loop
     for (int round = 0; round < 1000 && !deferred_.empty(); ++round)
         run_deferred();
 }
@@ -138,6 +206,7 @@ void loop::run_deferred() {
 }
 
 result<void> loop::watch(int fd, std::uint32_t events, io_handler* h) noexcept {
+    if (uring_) return uring_->watch(fd, events, h);
     epoll_event ev{};
     ev.events = events;
     ev.data.ptr = h;
@@ -146,6 +215,7 @@ result<void> loop::watch(int fd, std::uint32_t events, io_handler* h) noexcept {
 }
 
 result<void> loop::rewatch(int fd, std::uint32_t events, io_handler* h) noexcept {
+    if (uring_) return uring_->rewatch(fd, events, h);
     epoll_event ev{};
     ev.events = events;
     ev.data.ptr = h;
@@ -154,6 +224,10 @@ result<void> loop::rewatch(int fd, std::uint32_t events, io_handler* h) noexcept
 }
 
 void loop::unwatch(int fd) noexcept {
+    if (uring_) {
+        uring_->unwatch(fd);
+        return;
+    }
     epoll_event ev{};
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, &ev);
 }
@@ -234,6 +308,27 @@ int loop::next_wait_ms() {
 
 void loop::run() {
     thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    if (uring_) {
+        run_uring();
+    } else {
+        run_epoll();
+    }
+    run_deferred();
+}
+
+void loop::run_uring() {
+    uring_->enable_on_this_thread();
+    while (!stop_.load(std::memory_order_acquire)) {
+        run_deferred();
+        uring_->submit_and_wait(next_wait_ms());
+        now_ = clock::now();
+        uring_->dispatch();
+        run_deferred();
+        run_timers();
+    }
+}
+
+void loop::run_epoll() {
     epoll_event events[max_events];
     while (!stop_.load(std::memory_order_acquire)) {
         run_deferred();
@@ -249,7 +344,6 @@ void loop::run() {
         run_deferred();
         run_timers();
     }
-    run_deferred();
 }
 
 result<void> loop::on_signal(int signo, std::function<void(int)> fn) {

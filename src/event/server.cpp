@@ -15,6 +15,8 @@
 #include <system_error>
 #include <thread>
 
+#include "uring.hpp"
+
 namespace orderly {
 
 namespace {
@@ -118,8 +120,8 @@ struct server::impl {
     stop_summary stop(deadline until, bool abort_all);
 };
 
-struct worker final : io_handler {
-    explicit worker(server::impl* s) : srv(s) {
+struct worker final : io_handler, detail::uring_target {
+    worker(server::impl* s, const loop_options& lo) : srv(s), lp(lo) {
         reg.on_descriptor_released = [this] {
             if (srv->paused_workers.load(std::memory_order_acquire) > 0) {
                 srv->descriptor_released(this);
@@ -137,15 +139,58 @@ struct worker final : io_handler {
         if (watching) accept_some();
     }
 
+    // io_uring: one multishot accept per loop (the kernel wakes one waiting accept per
+    // connection, like EPOLLEXCLUSIVE); it ends on any error, EMFILE included.
+    void on_completion(detail::uring_op op, int res, std::uint32_t flags) override {
+        if (op != detail::uring_op::accept) return;
+        const bool more = (flags & IORING_CQE_F_MORE) != 0;
+        if (!more) accept_armed = false;
+        if (res >= 0) {
+            adopt_accepted(res, nullptr, 0);
+            if (!more && watching) arm_accept();
+            return;
+        }
+        // An error ended the multishot: start_watching() or pause() decides what comes next.
+        if (res == -ECANCELED || !watching) return;
+        watching = false;
+        (void)accept_failed(-res);
+    }
+
+    void arm_accept() {
+        io_uring_sqe* sqe = lp.uring()->sqe();
+        if (sqe == nullptr) {
+            watching = false;
+            return;
+        }
+        io_uring_prep_multishot_accept(sqe, srv->listen_fd.get(), nullptr, nullptr,
+                                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sqe->user_data =
+            detail::uring_tag(static_cast<detail::uring_target*>(this), detail::uring_op::accept);
+        accept_armed = true;
+    }
+
     [[nodiscard]] result<void> start_watching() {
+        if (lp.uring() != nullptr) {
+            watching = true;
+            if (!accept_armed) arm_accept();
+            if (!watching) return fail(errno_code(EBUSY));
+            return {};
+        }
         auto r = lp.watch(srv->listen_fd.get(), EPOLLIN | EPOLLEXCLUSIVE, this);
         watching = r.has_value();
         return r;
     }
     void stop_watching() {
         if (!watching) return;
-        lp.unwatch(srv->listen_fd.get());
         watching = false;
+        if (lp.uring() != nullptr) {
+            if (accept_armed) {
+                lp.uring()->cancel(detail::uring_tag(static_cast<detail::uring_target*>(this),
+                                                     detail::uring_op::accept));
+            }
+            return;
+        }
+        lp.unwatch(srv->listen_fd.get());
     }
 
     void accept_some() {
@@ -156,50 +201,68 @@ struct worker final : io_handler {
                                      SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 const int err = errno;
-                switch (err) {
-                    case EAGAIN:
-                        return;
-                    case EINTR:
-                    case ECONNABORTED:  // the client gave up while queued
-                    case EPROTO:
-                    case EPERM:  // a firewall said no to this one
-                    case ENETDOWN:
-                    case ENOPROTOOPT:
-                    case EHOSTDOWN:
-                    case ENONET:
-                    case EHOSTUNREACH:
-                    case ENETUNREACH:
-                        continue;
-                    case EMFILE:
-                    case ENFILE:
-                    case ENOBUFS:
-                    case ENOMEM:
-                        starved(err);
-                        return;
-                    default:
-                        // Unknown: never spin on it; back off like for exhaustion.
-                        srv->log(std::string("accept: ") + errno_code(err).message());
-                        pause();
-                        return;
-                }
-            }
-            srv->accepted.fetch_add(1, std::memory_order_relaxed);
-            if (srv->starving.load(std::memory_order_relaxed) && srv->starving.exchange(false)) {
-                srv->log("accept: descriptors available again after " +
-                         std::to_string(srv->refusals.exchange(0)) +
-                         " refusals; accepting resumed");
-            }
-            auto peer = endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-            auto c = connection::adopt(lp, unique_fd(fd), srv->callbacks, srv->opts.connection,
-                                       &reg, peer ? &*peer : nullptr,
-                                       srv->local_is_specific ? &srv->local : nullptr, true);
-            if (!c) {
-                srv->log("accept: cannot serve a connection: " + c.error().message());
+                if (err == EAGAIN) return;
+                if (!accept_failed(err)) return;
                 continue;
             }
-            // Accepted while stopping (the backlog taken in by begin_stop): end_connections()
-            // ends it with the others, once the listener is closed.
+            adopt_accepted(fd, reinterpret_cast<sockaddr*>(&ss), len);
         }
+    }
+
+    // What an accept error means; true when accepting may go on at once.
+    bool accept_failed(int err) {
+        switch (err) {
+            case EAGAIN:
+            case EINTR:
+            case ECONNABORTED:  // the client gave up while queued
+            case EPROTO:
+            case EPERM:  // a firewall said no to this one
+            case ENETDOWN:
+            case ENOPROTOOPT:
+            case EHOSTDOWN:
+            case ENONET:
+            case EHOSTUNREACH:
+            case ENETUNREACH:
+                if (lp.uring() != nullptr && !stopping) start_watching_or_pause();
+                return true;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM:
+                starved(err);
+                return false;
+            default:
+                // Unknown: never spin on it; back off like for exhaustion.
+                srv->log(std::string("accept: ") + errno_code(err).message());
+                pause();
+                return false;
+        }
+    }
+
+    void start_watching_or_pause() {
+        if (!start_watching()) pause();
+    }
+
+    void adopt_accepted(int fd, const sockaddr* sa, socklen_t len) {
+        srv->accepted.fetch_add(1, std::memory_order_relaxed);
+        if (srv->starving.load(std::memory_order_relaxed) && srv->starving.exchange(false)) {
+            srv->log("accept: descriptors available again after " +
+                     std::to_string(srv->refusals.exchange(0)) + " refusals; accepting resumed");
+        }
+        std::optional<endpoint> peer;
+        if (sa != nullptr) {
+            if (auto p = endpoint::from_sockaddr(sa, len)) peer = *p;
+        }
+        auto c = connection::adopt(lp, unique_fd(fd), srv->callbacks, srv->opts.connection, &reg,
+                                   peer ? &*peer : nullptr,
+                                   srv->local_is_specific ? &srv->local : nullptr, true);
+        if (!c) {
+            srv->log("accept: cannot serve a connection: " + c.error().message());
+            return;
+        }
+        // Accepted while stopping (the backlog taken in by begin_stop, or an io_uring accept
+        // that completed before its cancel): end it like the others.
+        if (ended) (*c)->close_gracefully(time_left(stop_until), srv->opts.stop_drain_limit);
     }
 
     void starved(int err) {
@@ -214,7 +277,11 @@ struct worker final : io_handler {
                 srv->log(std::string("accept: ") + errno_code(err).message() +
                          "; refusing new clients with the reserve descriptor");
             }
-            if (reserve) return;
+            if (reserve) {
+                // epoll reports the listener again by itself; io_uring's accept has ended.
+                if (lp.uring() != nullptr && !stopping) start_watching_or_pause();
+                return;
+            }
         }
         if (!srv->starving.exchange(true)) {
             srv->log(std::string("accept: ") + errno_code(err).message() +
@@ -273,6 +340,7 @@ struct worker final : io_handler {
 
     // The second half of a stop, run on every loop once all of them have stopped accepting.
     void end_connections(bool abort_all) {
+        ended = true;
         const auto left = time_left(stop_until);
         reg.for_each([&](connection& c) {
             if (abort_all) {
@@ -288,6 +356,8 @@ struct worker final : io_handler {
     loop lp;
     std::thread thread;
     bool watching = false;
+    bool accept_armed = false;        // io_uring: the multishot accept is in flight
+    bool ended = false;               // end_connections() ran
     std::atomic<bool> paused{false};  // read by other loops to decide whether to wake this one
     bool stopping = false;
     deadline stop_until;
@@ -318,6 +388,9 @@ void server::impl::began_stop(bool abort_all) {
             cv.notify_all();
             return;
         }
+        // SHUT_RD stops a listening socket at once, even while an io_uring accept still holds a
+        // reference to it (close alone would leave it listening until that request ends).
+        (void)::shutdown(listen_fd.get(), SHUT_RD);
         listen_fd.reset();
         cv.notify_all();
     }
@@ -444,7 +517,7 @@ result<std::unique_ptr<server>, error_info> server::start(listener l,
     n = std::max(1U, n);
     try {
         for (unsigned i = 0; i < n; ++i) {
-            auto w = std::make_unique<worker>(raw);
+            auto w = std::make_unique<worker>(raw, p->opts.loop);
             if (p->opts.reserve_descriptor) {
                 w->reserve.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
             }

@@ -4,6 +4,7 @@
 #include "capture.hpp"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -106,13 +107,37 @@ bool parse_tcp(const unsigned char* p, std::size_t len, captured_segment& seg) {
 
 }  // namespace
 
+void packet_capture::follow_port(std::uint16_t port) {
+    if (!fd_.valid()) return;
+    // What SOCK_DGRAM hands us starts at the IP header. Keep IPv4 TCP, unfragmented, with the
+    // port on either side; everything else never reaches the queue.
+    const sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),                   // protocol
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, 8),  // else drop
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),                   // flags + fragment offset
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 6, 0),      // a fragment: drop
+        BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),                  // X = header length
+        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0),                   // source port
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 2, 0),         // keep
+        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),                   // destination port
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 1),         // keep, else drop
+        BPF_STMT(BPF_RET | BPF_K, 0x40000),                      // keep
+        BPF_STMT(BPF_RET | BPF_K, 0),                            // drop
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]),
+                    const_cast<sock_filter*>(code)};
+    (void)::setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+    (void)take(0);  // what was queued before the filter belongs to nobody here
+}
+
 std::vector<captured_segment> packet_capture::take(std::uint16_t port) {
     std::vector<captured_segment> out;
     if (!fd_.valid()) return out;
     // Headers are all we need; MSG_TRUNC keeps the rest of each packet out of our buffer.
     unsigned char buf[256];
     alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(timespec))];
-    for (;;) {
+    // A bound, in case something floods the port we follow: a scenario makes a few dozen.
+    for (int budget = 100000; budget > 0; --budget) {
         sockaddr_ll from{};
         iovec iov{buf, sizeof buf};
         msghdr msg{};

@@ -33,7 +33,12 @@ class packet_capture {
     // "AF_PACKET needs CAP_NET_RAW (run as root): Operation not permitted").
     bool open(std::string& why);
     [[nodiscard]] bool is_open() const noexcept { return fd_.valid(); }
+    // From now on queue only IPv4 TCP segments from or to `port` (a socket filter in the kernel,
+    // so other programs' traffic on a busy lo neither floods the queue nor keeps take() reading),
+    // and drop what was queued before.
+    void follow_port(std::uint16_t port);
     // Everything captured so far (without waiting) that has `port` as source or destination.
+    // Reads at most a bounded number of packets.
     std::vector<captured_segment> take(std::uint16_t port);
 
   private:

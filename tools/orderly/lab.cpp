@@ -346,7 +346,7 @@ int run_lab(const lab_config& cfg) {
         const std::uint16_t port = l->local_endpoint().port();
 
         std::string capture_note = capture_off;
-        (void)cap.take(0);  // whatever arrived between scenarios belongs to nobody here
+        cap.follow_port(port);  // and drop whatever arrived between scenarios
 
         lab_outcome outcome;
         try {

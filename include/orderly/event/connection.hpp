@@ -85,6 +85,7 @@ struct connection_callbacks {
 
 class connection final : public std::enable_shared_from_this<connection>,
                          private io_handler,
+                         private detail::uring_target,
                          private loop_resource {
     struct private_tag {};
 
@@ -147,7 +148,13 @@ class connection final : public std::enable_shared_from_this<connection>,
     [[nodiscard]] connection_state state() const noexcept { return end_.current_state(); }
     [[nodiscard]] bool is_open() const noexcept { return fd_.valid(); }
     [[nodiscard]] bool peer_eof_seen() const noexcept { return end_.peer_eof_seen(); }
-    [[nodiscard]] std::size_t buffered_bytes() const noexcept { return out_.size() - out_head_; }
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept {
+        return out_.size() - out_head_ + (inflight_.size() - inflight_head_);
+    }
+    // The backend this connection's loop uses (its bytes move the same way on both).
+    [[nodiscard]] loop_backend backend() const noexcept {
+        return uring_ ? loop_backend::io_uring : loop_backend::epoll;
+    }
     [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
     [[nodiscard]] std::uint64_t bytes_received() const noexcept { return bytes_received_; }
     [[nodiscard]] timeout_kind timeout_fired() const noexcept { return timeout_fired_; }
@@ -170,6 +177,7 @@ class connection final : public std::enable_shared_from_this<connection>,
     void deliver(std::span<const std::byte> data);  // bytes read from the peer
     void peer_eof_read();                           // the peer's FIN
     void after_output_progress();                   // bytes went to the kernel
+    result<void> after_queued(bool was_empty);      // bytes wait in our buffers
     void send_fin();
     void settle();  // both FINs went: wait for the last acknowledgements, then `clean`
     void refresh_state();
@@ -185,7 +193,11 @@ class connection final : public std::enable_shared_from_this<connection>,
     void release(close_outcome outcome, close_method method, std::error_code ec, bool abortive,
                  const tcp_info_snapshot* known_tcp);
     void on_loop_destroyed() noexcept override;
-    [[nodiscard]] bool output_pending() const noexcept { return out_head_ < out_.size(); }
+    // The descriptor is closed and on_closed queued: at once, or on io_uring once every request
+    // in flight has completed (a close() with a recv pending would send no FIN: liburing #932).
+    void finish_release();
+    [[nodiscard]] bool output_pending() const noexcept { return buffered_bytes() > 0; }
+    void sync_transport();  // the backend's side of wants_read()/output after a change
 
     // --- The epoll backend (connection_epoll.cpp): readiness, then recv/send. ---
     void on_io(std::uint32_t events) override;
@@ -193,6 +205,16 @@ class connection final : public std::enable_shared_from_this<connection>,
     bool flush();
     void update_interest();
     void park();
+
+    // --- The io_uring backend (connection_uring.cpp): completions. ---
+    void on_completion(detail::uring_op op, int res, std::uint32_t flags) override;
+    void uring_sync_reading();
+    result<void> uring_write(std::span<const std::byte> data);
+    bool uring_submit_send();
+    void on_recv(int res, std::uint32_t flags);
+    void on_send(int res);
+    void uring_watch_hangup();
+    void on_hangup(int res);
 
     loop* loop_;
     unique_fd fd_;
@@ -211,6 +233,22 @@ class connection final : public std::enable_shared_from_this<connection>,
     timeout_kind timeout_fired_ = timeout_kind::none;
     bool above_high_ = false;
     bool parked_ = false;  // unwatched after EPOLLHUP while reading is paused, or awaiting acks
+
+    // io_uring only: the send in flight reads from inflight_ (stable until its completion) while
+    // write() appends to out_; bytes that arrived while reading was paused wait in stash_.
+    std::vector<std::byte> inflight_;
+    std::size_t inflight_head_ = 0;
+    std::vector<std::byte> stash_;
+    std::size_t stash_head_ = 0;
+    unique_fd retired_fd_;        // released, closed once the requests in flight complete
+    std::uint8_t in_flight_ = 0;  // requests whose final completion has not come
+    bool uring_ = false;
+    bool recv_armed_ = false;
+    bool recv_cancelling_ = false;
+    bool send_in_flight_ = false;
+    bool stash_eof_ = false;
+    bool hangup_armed_ = false;
+    bool hangup_parked_ = false;  // POLLHUP while paused: wait for the resume to read on
 
     std::uint64_t bytes_sent_ = 0;
     std::uint64_t bytes_received_ = 0;

@@ -16,8 +16,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <span>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -27,6 +30,57 @@
 #include "orderly/core/unique_fd.hpp"
 
 namespace orderly {
+
+namespace detail {
+class uring_loop;
+
+// Internal to the library's io_uring backend: what a request was for (the low 3 bits of its
+// user_data, next to an 8-byte-aligned pointer to its target), and who gets its completions.
+enum class uring_op : std::uint8_t {
+    poll = 0,    // a watch()ed descriptor
+    recv = 1,    // a connection's multishot recv
+    send = 2,    // a connection's send
+    accept = 3,  // a server loop's multishot accept
+    cancel = 4,  // an ASYNC_CANCEL, POLL_REMOVE or poll update: its completion is ignored
+    hangup = 5,  // a connection's poll for POLLERR/POLLHUP while no recv is armed
+};
+class uring_target {
+  public:
+    // res and flags as in the CQE. A target lives until its requests' final completions.
+    virtual void on_completion(uring_op op, int res, std::uint32_t flags) = 0;
+
+  protected:
+    uring_target() = default;
+    uring_target(const uring_target&) = default;
+    uring_target& operator=(const uring_target&) = default;
+    ~uring_target() = default;
+};
+}  // namespace detail
+
+// How a loop waits for the kernel. Same behaviour on both: the choice is about speed and about
+// what the system allows.
+enum class loop_backend : std::uint8_t {
+    automatic,  // ORDERLY_BACKEND from the environment if set, else io_uring when usable, else
+                // epoll
+    epoll,      // readiness (level-triggered), then recv/send syscalls
+    io_uring,   // completions: multishot accept and recv with provided buffers, sends as SQEs
+};
+std::string_view to_string(loop_backend b) noexcept;
+
+struct loop_options {
+    loop_backend backend = loop_backend::automatic;
+    // io_uring: submission queue entries (the completion queue gets 8 times as many, for
+    // multishot bursts) and the provided buffers that every connection of the loop reads into.
+    unsigned uring_entries = 512;
+    unsigned uring_buffers = 1024;          // a power of two
+    std::size_t uring_buffer_size = 16384;  // bytes per buffer
+};
+
+// What loop_backend::automatic picks on this machine, and why (e.g. "io_uring" or "epoll:
+// io_uring_setup failed: Operation not permitted (kernel.io_uring_disabled=2?)"). Probed once per
+// process, cheap afterwards. ORDERLY_BACKEND=epoll|io_uring overrides it.
+loop_backend automatic_backend() noexcept;
+const std::string& automatic_backend_reason();
 
 // Receives readiness for one watched descriptor. A virtual call instead of a std::function so the
 // hot path neither allocates nor copies. A handler must stay alive until the end of the batch in
@@ -69,9 +123,11 @@ using timer_id = std::uint64_t;
 
 class loop {
   public:
-    // Creates the epoll and eventfd descriptors. Throws std::system_error when the kernel refuses
-    // (EMFILE, ENOMEM): construction is not a hot path and a loop without them is useless.
+    // Creates the backend (epoll descriptor or io_uring ring) and the wake-up eventfd. Throws
+    // std::system_error when the kernel refuses (EMFILE, ENOMEM, io_uring asked for explicitly
+    // but not usable): construction is not a hot path and a loop without them is useless.
     loop();
+    explicit loop(const loop_options& opts);
     // Ends every connection still open on it (plain close, method `destructor`, on_closed once
     // each), then runs every deferred task, so nothing it served leaks. Call it on the thread
     // that ran it (or any thread once run() has returned).
@@ -80,8 +136,9 @@ class loop {
     loop& operator=(const loop&) = delete;
 
     // Runs callbacks on the calling thread until stop(). Returns at once if stop() came first.
-    // Blocks in epoll_wait between batches; EINTR is retried.
+    // Blocks in epoll_wait (or io_uring_enter) between batches; EINTR is retried.
     void run();
+    [[nodiscard]] loop_backend backend() const noexcept { return backend_; }
     // Thread-safe, idempotent and sticky: run() returns after the batch it is in.
     void stop() noexcept;
     [[nodiscard]] bool stopped() const noexcept { return stop_.load(std::memory_order_acquire); }
@@ -130,6 +187,10 @@ class loop {
     // Armed timers (for tests and diagnostics).
     [[nodiscard]] std::size_t timer_count() const noexcept { return timers_armed_; }
 
+    // The library's own io_uring code (connections, the server's acceptor) reaches the ring
+    // here; nullptr on the epoll backend.
+    [[nodiscard]] detail::uring_loop* uring() noexcept { return uring_.get(); }
+
   private:
     struct wake_handler final : io_handler {
         loop* owner = nullptr;
@@ -151,14 +212,19 @@ class loop {
         std::uint32_t generation;
     };
 
+    friend class detail::uring_loop;
     void wake() noexcept;
+    void run_epoll();
+    void run_uring();
     void run_posted();
     void run_deferred();
     void run_timers();
     void drop_stale_timers() noexcept;
     [[nodiscard]] int next_wait_ms();
 
+    loop_backend backend_ = loop_backend::epoll;
     unique_fd epoll_;
+    std::unique_ptr<detail::uring_loop> uring_;
     unique_fd wake_fd_;
     unique_fd signal_fd_;
     wake_handler wake_handler_;

@@ -33,6 +33,7 @@ namespace orderly {
 
 struct server_options {
     unsigned threads = 0;  // loop threads; 0 = one per core
+    loop_options loop;     // each loop's backend (automatic: io_uring where usable, else epoll)
     connection_options connection;
     listen_options listen;
     // How long a loop starved of descriptors waits before trying accept again, if no connection

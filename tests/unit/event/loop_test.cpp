@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -146,6 +148,29 @@ TEST(loop, signals_arrive_through_the_signalfd) {
     t.join();
     EXPECT_EQ(got.load(), SIGUSR1);
     (void)lpp;
+}
+
+}  // namespace
+}  // namespace orderly
+
+namespace orderly {
+namespace {
+
+// The suite runs once per backend (tests/CMakeLists.txt sets ORDERLY_BACKEND): make sure each run
+// really is on the backend its name says, and that io_uring is usable here at all.
+TEST(loop_backend, follows_the_environment) {
+    const char* env = std::getenv("ORDERLY_BACKEND");
+    loop lp;
+    if (env == nullptr) {
+        EXPECT_EQ(lp.backend(), automatic_backend()) << automatic_backend_reason();
+    } else if (std::string(env) == "epoll") {
+        EXPECT_EQ(lp.backend(), loop_backend::epoll);
+    } else {
+        EXPECT_EQ(lp.backend(), loop_backend::io_uring) << automatic_backend_reason();
+    }
+    loop_options o;
+    o.backend = loop_backend::epoll;
+    EXPECT_EQ(loop(o).backend(), loop_backend::epoll) << "an explicit choice wins";
 }
 
 }  // namespace

@@ -1,0 +1,211 @@
+// connection on the io_uring backend: a multishot recv into the loop's provided buffers, and
+// sends as SQEs (one in flight per connection, so bytes leave in order), all submitted with the
+// loop's one io_uring_enter per iteration. Like the epoll backend it only moves bytes and reports
+// what the kernel said; connection.cpp and the end_machine decide the rest.
+//
+// The traps, as liburing's tests and issues document them:
+// - a multishot recv's res == 0 is the peer's FIN: half-closed, still writable, never "over";
+//   every res <= 0, and any completion without IORING_CQE_F_MORE, ends the request;
+// - -ENOBUFS (the buffer ring ran dry in a burst) ends it too: re-arm, nothing is lost (the
+//   bytes wait in the socket);
+// - close() with a recv still pending sends no FIN (the request holds the file): cancel every
+//   request on the descriptor, wait for their final completions, then close (finish_release).
+
+#include <liburing.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "orderly/core/errc.hpp"
+#include "orderly/event/connection.hpp"
+#include "orderly/net/socket_options.hpp"
+#include "uring.hpp"
+
+namespace orderly {
+
+void connection::uring_sync_reading() {
+    if (!fd_) return;
+    detail::uring_loop& ur = *loop_->uring();
+    if (!end_.wants_read()) {
+        if (recv_armed_ && !recv_cancelling_) {
+            ur.cancel(detail::uring_tag(static_cast<detail::uring_target*>(this),
+                                        detail::uring_op::recv));
+            recv_cancelling_ = true;  // completions may still bring bytes: they go to stash_
+        }
+        return;
+    }
+    // What arrived while reading was paused comes first, in order, at most one read buffer's
+    // worth per on_data like on epoll (so a resumed reader cannot overshoot its high-water mark
+    // by more than that).
+    while (stash_head_ < stash_.size()) {
+        const std::size_t n = std::min(stash_.size() - stash_head_, loop_->read_buffer().size());
+        const auto chunk = std::span<const std::byte>(stash_).subspan(stash_head_, n);
+        stash_head_ += n;
+        deliver(chunk);
+        if (!fd_) return;
+        if (stash_head_ == stash_.size()) {
+            stash_.clear();
+            stash_head_ = 0;
+        }
+        if (!end_.wants_read()) return;  // paused again by on_data
+    }
+    if (stash_eof_) {
+        stash_eof_ = false;
+        peer_eof_read();
+        return;
+    }
+    if (recv_armed_) return;
+    hangup_parked_ = false;
+    io_uring_sqe* sqe = ur.sqe();
+    if (sqe == nullptr) return;  // the ring is full before the loop runs: adopt() fails
+    io_uring_prep_recv_multishot(sqe, fd_.get(), nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = ur.buffer_group();
+    sqe->user_data =
+        detail::uring_tag(static_cast<detail::uring_target*>(this), detail::uring_op::recv);
+    recv_armed_ = true;
+    ++in_flight_;
+}
+
+result<void> connection::uring_write(std::span<const std::byte> data) {
+    if (!send_in_flight_) {
+        inflight_.assign(data.begin(), data.end());
+        inflight_head_ = 0;
+        if (!uring_submit_send()) return fail(errno_code(EBUSY));
+        end_.write_progress(loop_->now());  // the write timeout counts from now
+    } else {
+        out_.insert(out_.end(), data.begin(), data.end());
+    }
+    return {};
+}
+
+bool connection::uring_submit_send() {
+    io_uring_sqe* sqe = loop_->uring()->sqe();
+    if (sqe == nullptr) return false;
+    io_uring_prep_send(sqe, fd_.get(), inflight_.data() + inflight_head_,
+                       inflight_.size() - inflight_head_, MSG_NOSIGNAL);
+    sqe->user_data =
+        detail::uring_tag(static_cast<detail::uring_target*>(this), detail::uring_op::send);
+    send_in_flight_ = true;
+    ++in_flight_;
+    return true;
+}
+
+void connection::on_completion(detail::uring_op op, int res, std::uint32_t flags) {
+    if (op == detail::uring_op::recv) {
+        on_recv(res, flags);
+    } else if (op == detail::uring_op::send) {
+        on_send(res);
+    } else if (op == detail::uring_op::hangup) {
+        on_hangup(res);
+    }
+    // Released, and this was the last request the descriptor waited for.
+    if (!fd_ && retired_fd_ && in_flight_ == 0) finish_release();
+}
+
+void connection::on_recv(int res, std::uint32_t flags) {
+    if ((flags & IORING_CQE_F_MORE) == 0) {
+        recv_armed_ = false;
+        recv_cancelling_ = false;
+        --in_flight_;
+    }
+    if (res > 0) {
+        detail::uring_loop& ur = *loop_->uring();
+        const auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+        const auto data = ur.buffer(id, static_cast<std::size_t>(res));
+        if (fd_) {
+            if (end_.wants_read() && stash_.empty()) {
+                deliver(data);
+            } else {
+                // Paused (or closing after a pause) while the kernel still had a recv armed:
+                // keep the bytes for when reading resumes.
+                stash_.insert(stash_.end(), data.begin(), data.end());
+            }
+        }
+        ur.recycle(id);
+    } else if (res == 0) {
+        if (fd_) {
+            if (end_.wants_read() && stash_.empty()) {
+                peer_eof_read();
+            } else {
+                stash_eof_ = true;
+            }
+        }
+        uring_watch_hangup();
+        return;
+    } else if (res != -ENOBUFS && res != -ECANCELED) {
+        if (fd_) end_by_errno(-res);
+        return;
+    }
+    if (fd_ && !recv_armed_) uring_sync_reading();  // re-arm (ENOBUFS, or a resumed pause)
+    uring_watch_hangup();
+}
+
+// epoll reports EPOLLERR and EPOLLHUP whatever is watched; io_uring reports only what a request
+// asks. So while no recv is armed (reading paused, or the peer's EOF read and our FIN not yet
+// sent), a poll for POLLERR|POLLHUP stands in for it: a reset is seen as promptly as on epoll.
+void connection::uring_watch_hangup() {
+    if (!fd_ || recv_armed_ || hangup_armed_ || hangup_parked_ || end_.fin_was_sent()) return;
+    io_uring_sqe* sqe = loop_->uring()->sqe();
+    if (sqe == nullptr) return;
+    io_uring_prep_poll_add(sqe, fd_.get(), POLLERR | POLLHUP);
+    sqe->user_data =
+        detail::uring_tag(static_cast<detail::uring_target*>(this), detail::uring_op::hangup);
+    hangup_armed_ = true;
+    ++in_flight_;
+}
+
+void connection::on_hangup(int res) {
+    hangup_armed_ = false;
+    --in_flight_;
+    if (!fd_ || res < 0) return;  // released, or cancelled with it
+    const auto events = static_cast<unsigned>(res);
+    if ((events & POLLERR) != 0) {
+        if (auto err = take_socket_error(fd_.get()); err && *err != 0) {
+            end_by_errno(*err);
+            return;
+        }
+    }
+    if ((events & POLLHUP) != 0) {
+        if (!end_.peer_eof_seen() && !end_.wants_read() && !output_pending()) {
+            // As on epoll: reading is paused and the peer's data and FIN may still wait in the
+            // socket; they are the application's. The resume reads them (or the error).
+            hangup_parked_ = true;
+            return;
+        }
+        if (end_.both_done()) {
+            settle();
+        } else if (!recv_armed_ && !send_in_flight_) {
+            end_by_errno(ECONNRESET);  // both directions down and nothing left to tell us why
+        }
+        return;
+    }
+    uring_watch_hangup();
+}
+
+void connection::on_send(int res) {
+    send_in_flight_ = false;
+    --in_flight_;
+    if (!fd_) return;
+    if (res < 0) {
+        if (res != -ECANCELED) end_by_errno(-res);
+        return;
+    }
+    const auto n = static_cast<std::size_t>(res);
+    inflight_head_ += n;
+    bytes_sent_ += n;
+    end_.write_progress(loop_->now());
+    if (inflight_head_ == inflight_.size()) {
+        inflight_.clear();
+        inflight_head_ = 0;
+        if (!out_.empty()) inflight_.swap(out_);
+    }
+    if (inflight_head_ < inflight_.size() && !uring_submit_send()) {
+        end_by_errno(EBUSY);
+        return;
+    }
+    after_output_progress();
+}
+
+}  // namespace orderly

@@ -1,0 +1,108 @@
+#pragma once
+// The io_uring backend of a loop (private to the library). One ring per loop, owned by the thread
+// that runs the loop (SINGLE_ISSUER | DEFER_TASKRUN where the kernel has them, COOP_TASKRUN
+// otherwise); a ring of provided buffers shared by every connection of the loop, for multishot
+// recv; and readiness for the loop's other descriptors (the wake-up eventfd, the signalfd,
+// io_handlers that asked watch()) through one-shot POLL_ADD re-armed after each event, so that
+// they keep epoll's level-triggered contract.
+//
+// Every request carries a pointer to its target and, in the low 3 bits, what it was (targets are
+// 8-byte aligned). A target lives until the request's final completion: the one without
+// IORING_CQE_F_MORE.
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "orderly/event/loop.hpp"
+
+namespace orderly::detail {
+
+// `target` must be the uring_target subobject itself (static_cast first), or the pointer that
+// comes back would not be one.
+inline std::uint64_t uring_tag(const void* target, uring_op op) noexcept {
+    return reinterpret_cast<std::uintptr_t>(target) | static_cast<std::uint64_t>(op);
+}
+
+// What the probe found: can io_uring run here, and if not, why.
+struct uring_support {
+    bool usable = false;
+    std::string reason;  // why not (or which setup flags it fell back from)
+};
+// Probes once per process (ring setup, every opcode needed, a buffer ring and a multishot recv on
+// a socketpair) and remembers the answer.
+const uring_support& probe_uring();
+
+class uring_loop {
+  public:
+    struct watch_entry;
+
+    // Throws std::system_error when the ring cannot be set up.
+    explicit uring_loop(const loop_options& opts);
+    ~uring_loop();
+    uring_loop(const uring_loop&) = delete;
+    uring_loop& operator=(const uring_loop&) = delete;
+
+    // An SQE for the caller to fill; submits what is queued to make room if the SQ is full.
+    io_uring_sqe* sqe();
+    // Stops one request (by its tag) or every request on a descriptor; the completion of the
+    // cancel itself is ignored, the target's request completes with -ECANCELED.
+    void cancel(std::uint64_t tag);
+    void cancel_fd(int fd);
+
+    // Provided buffers for multishot recv (one group per loop).
+    [[nodiscard]] std::uint16_t buffer_group() const noexcept { return 0; }
+    [[nodiscard]] std::span<std::byte> buffer(std::uint16_t id, std::size_t len) noexcept {
+        return {buffers_.get() + std::size_t{id} * buffer_size_, len};
+    }
+    // Gives a buffer back to the kernel (made visible once per iteration, before the submit).
+    void recycle(std::uint16_t id) noexcept;
+
+    // watch()/rewatch()/unwatch() of the loop on this backend.
+    result<void> watch(int fd, std::uint32_t events, io_handler* h);
+    result<void> rewatch(int fd, std::uint32_t events, io_handler* h);
+    void unwatch(int fd) noexcept;
+
+    // One iteration's wait: submit everything queued and wait for at least one completion or
+    // `timeout_ms` (-1: no timeout, 0: do not wait). EINTR and ETIME are not errors.
+    void submit_and_wait(int timeout_ms);
+    // Hands every completion that is in to its target.
+    void dispatch();
+    // The ring is owned by the thread that calls this first (run()).
+    void enable_on_this_thread();
+    // Ends the ring: every request still in flight is cancelled by the kernel; no completion
+    // arrives after this. For ~loop().
+    void exit() noexcept;
+
+    [[nodiscard]] const std::string& setup_note() const noexcept { return note_; }
+    // exit() ran: nothing is in flight any more, nothing will complete.
+    [[nodiscard]] bool exited() const noexcept { return !ring_ok_; }
+
+  private:
+    void arm_poll(watch_entry& w);
+    void flush_recycled() noexcept;
+
+    io_uring ring_{};
+    bool ring_ok_ = false;
+    bool enabled_ = false;
+    std::string note_;
+
+    io_uring_buf_ring* buf_ring_ = nullptr;
+    std::size_t buf_ring_bytes_ = 0;
+    std::unique_ptr<std::byte[]> buffers_;
+    std::size_t buffer_size_ = 0;
+    unsigned buffer_count_ = 0;
+    unsigned recycled_ = 0;  // added to the ring since the last advance
+
+    std::unordered_map<int, watch_entry*> watches_;  // by descriptor: the live watch
+    std::vector<std::unique_ptr<watch_entry>> entries_;
+    std::vector<watch_entry*> free_entries_;
+};
+
+}  // namespace orderly::detail
