@@ -8,6 +8,7 @@
 #include "orderly/core/unique_fd.hpp"
 #include "orderly/net/close_report.hpp"
 #include "orderly/net/connect.hpp"
+#include "orderly/net/connect_report.hpp"
 #include "orderly/net/endpoint.hpp"
 #include "orderly/net/eyeballs.hpp"
 #include "orderly/net/hosts_file.hpp"

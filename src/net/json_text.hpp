@@ -1,14 +1,18 @@
 #pragma once
-// Text helpers shared by the reports' to_string()/to_json() (close_report, connect_report):
+// Text helpers shared by the reports' to_string()/to_json() (close_report, connect_report) and
+// the Happy Eyeballs errors:
 // integers and milliseconds without printf (whose decimal point follows the locale and would
 // break the JSON in a "de_DE" program) and JSON strings that survive any byte of a Unix name.
 
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <system_error>
 
+#include "orderly/core/deadline.hpp"
 #include "orderly/net/endpoint.hpp"
 
 namespace orderly::detail {
@@ -111,6 +115,23 @@ inline void json_key(std::string& out, std::string_view key) {
     out += ",\"";
     out += key;
     out += "\":";
+}
+
+// "251 ms", "0.4 ms": one decimal below 10 ms, where loopback connects live.
+inline std::string ms_text(std::chrono::nanoseconds d) {
+    std::string s = millis(d, 1);
+    if (d >= std::chrono::milliseconds(10)) s.resize(s.size() - 2);
+    return s + " ms";
+}
+
+// "Connection refused" -> "connection refused", as the middle of a sentence; "IPv6 ..." stays.
+inline std::string reason_text(const std::error_code& ec) {
+    std::string s = ec.message();
+    if (s.size() > 1 && std::isupper(static_cast<unsigned char>(s[0])) != 0 &&
+        std::islower(static_cast<unsigned char>(s[1])) != 0) {
+        s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+    }
+    return s;
 }
 
 }  // namespace orderly::detail

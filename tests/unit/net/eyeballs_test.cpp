@@ -431,22 +431,5 @@ TEST(eyeballs, duplicate_addresses_are_tried_once) {
     EXPECT_EQ(e.report().attempts.size(), 1U);
 }
 
-TEST(eyeballs, report_as_json) {
-    const std::vector<endpoint> addrs = {ep("[::1]:80"), ep("127.0.0.1:80")};
-    eyeballs e({}, t0, "x:80");
-    e.add_addresses(addrs, t0);
-    ASSERT_TRUE(e.next(t0));
-    e.failed(0, refused(), t0 + 2ms);
-    ASSERT_TRUE(e.next(t0 + 2ms));
-    ASSERT_TRUE(e.connected(1, t0 + 3ms));
-    EXPECT_EQ(e.report().to_json(),
-              "{\"connected_to\":\"127.0.0.1:80\",\"connect_ms\":3.000,\"first_answer_ms\":0.000,"
-              "\"attempts\":["
-              "{\"to\":\"[::1]:80\",\"started_ms\":0.000,\"ended_ms\":2.000,\"outcome\":\"failed\","
-              "\"error\":\"connection refused\"},"
-              "{\"to\":\"127.0.0.1:80\",\"started_ms\":2.000,\"ended_ms\":3.000,\"outcome\":"
-              "\"connected\",\"error\":null}],\"untried\":0}");
-}
-
 }  // namespace
 }  // namespace orderly
