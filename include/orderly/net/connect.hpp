@@ -13,9 +13,10 @@
 namespace orderly {
 
 // Connects to "host:port", "[v6]:port" or "unix:/path" with Happy Eyeballs (RFC 8305, see
-// eyeballs.hpp): a host name is looked up for AAAA and A at once (each getaddrinfo on a thread
-// of its own, see docs/guide.md), the addresses race with opts.attempt_delay between starts, the
-// first to connect wins and the others are closed at once. A literal address needs no lookup.
+// eyeballs.hpp): a literal needs no lookup, a name in /etc/hosts is taken from there, any other
+// name is looked up for AAAA and A at once (each getaddrinfo on a thread of its own, see
+// docs/guide.md); the addresses race with opts.attempt_delay between starts, the first to
+// connect wins and the others are closed at once.
 // Blocks up to opts.timeout in total. The error names every address tried with its own reason
 // ("connect to localhost:8080: [::1]:8080: timed out; 127.0.0.1:8080: connection refused");
 // codes: ECONNREFUSED (any address refused), errc::timed_out, errc::resolve, errc::address_parse,
