@@ -279,7 +279,8 @@ TEST_P(eyeballs_names, an_unanswered_aaaa_holds_ipv4_only_for_the_resolution_del
     // not wait for the AAAA lookup's 3 s timeout.
     ASSERT_EQ(p.tried, std::vector<std::string>{srv.v4.to_string()}) << p.line;
     const double held = p.started_ms.front() - p.first_answer_ms;
-    EXPECT_TRUE(held >= 49 && held <= 100) << "held " << held << " ms: " << p.line;
+    // (50 ms, plus the scheduling lateness eyeballs_common.hpp allows for the loaded machine.)
+    EXPECT_TRUE(held >= 49 && held <= 150) << "held " << held << " ms: " << p.line;
     EXPECT_LT(p.took_ms, 1000) << p.line;
     EXPECT_EQ(queries.first, 1);
     EXPECT_EQ(accepted_count(srv.l4, 2s), 1);
