@@ -3,7 +3,7 @@
 # Usage: sh fuzz/run.sh BUILD_DIR [--seconds N] [TARGET...]
 #   BUILD_DIR  the fuzz preset's build directory (build/fuzz)
 #   --seconds  how long each target runs (default 60)
-#   TARGET     fuzz_endpoint, fuzz_cli_args, fuzz_serve_request (default: all)
+#   TARGET     fuzz_endpoint, fuzz_cli_args, fuzz_serve_request, fuzz_sock_diag (default: all)
 # Each target starts from a copy of fuzz/corpus/TARGET and fuzz/regressions/TARGET in
 # BUILD_DIR/fuzz-work/TARGET (the corpus in the repository is never changed; new inputs worth
 # keeping are copied back by hand). Prints one line per target: runs, coverage, corpus size and
@@ -41,18 +41,19 @@ done
 case "$seconds" in
   '' | *[!0-9]*) die "--seconds takes a whole number, not '$seconds'" ;;
 esac
-[ -n "$targets" ] || targets="fuzz_endpoint fuzz_cli_args fuzz_serve_request"
+[ -n "$targets" ] || targets="fuzz_endpoint fuzz_cli_args fuzz_serve_request fuzz_sock_diag"
 
 src=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 work="$build/fuzz-work"
 failed=0
 
 # Longest input worth trying: an address is short, a command line a few hundred bytes, a request
-# a few chunks.
+# a few chunks, a sock_diag datagram a few dozen sockets (the seeds are up to 4 KB).
 max_len() {
   case "$1" in
     fuzz_endpoint) echo 256 ;;
     fuzz_cli_args) echo 1024 ;;
+    fuzz_sock_diag) echo 16384 ;;
     *) echo 4096 ;;
   esac
 }

@@ -142,11 +142,21 @@ struct worker final : io_handler, detail::uring_target {
     // io_uring: one multishot accept per loop (the kernel wakes one waiting accept per
     // connection, like EPOLLEXCLUSIVE); it ends on any error, EMFILE included.
     void on_completion(detail::uring_op op, int res, std::uint32_t flags) override {
+        if (op == detail::uring_op::accept_cancel) {
+            // The accept was running when the cancel came (it then reports -EALREADY): ask again.
+            if (res == -EALREADY && accept_armed && !watching) cancel_accept();
+            return;
+        }
         if (op != detail::uring_op::accept) return;
         const bool more = (flags & IORING_CQE_F_MORE) != 0;
         if (!more) accept_armed = false;
+        if (res >= 0) adopt_accepted(res, nullptr, 0);
+        if (!more && began_deferred) {
+            began_deferred = false;
+            srv->began_stop(began_abort_all);
+            return;
+        }
         if (res >= 0) {
-            adopt_accepted(res, nullptr, 0);
             if (!more && watching) arm_accept();
             return;
         }
@@ -154,6 +164,14 @@ struct worker final : io_handler, detail::uring_target {
         if (res == -ECANCELED || !watching) return;
         watching = false;
         (void)accept_failed(-res);
+    }
+
+    void cancel_accept() {
+        io_uring_sqe* sqe = lp.uring()->sqe();
+        if (sqe == nullptr) return;
+        const auto self = static_cast<detail::uring_target*>(this);
+        io_uring_prep_cancel64(sqe, detail::uring_tag(self, detail::uring_op::accept), 0);
+        sqe->user_data = detail::uring_tag(self, detail::uring_op::accept_cancel);
     }
 
     void arm_accept() {
@@ -184,10 +202,7 @@ struct worker final : io_handler, detail::uring_target {
         if (!watching) return;
         watching = false;
         if (lp.uring() != nullptr) {
-            if (accept_armed) {
-                lp.uring()->cancel(detail::uring_tag(static_cast<detail::uring_target*>(this),
-                                                     detail::uring_op::accept));
-            }
+            if (accept_armed) cancel_accept();
             return;
         }
         lp.unwatch(srv->listen_fd.get());
@@ -334,6 +349,13 @@ struct worker final : io_handler, detail::uring_target {
         // Clients already queued in the backlog would get RST when the listener closes: take
         // them in and end them in order instead.
         if (!abort_all) accept_some();
+        // On io_uring the kernel may still complete accepts until the multishot's final
+        // completion: this loop has stopped accepting only then (on_completion reports it).
+        if (accept_armed) {
+            began_deferred = true;
+            began_abort_all = abort_all;
+            return;
+        }
         // From here on this loop accepts nothing, so the stopper may count on its registry.
         srv->began_stop(abort_all);
     }
@@ -356,8 +378,10 @@ struct worker final : io_handler, detail::uring_target {
     loop lp;
     std::thread thread;
     bool watching = false;
-    bool accept_armed = false;        // io_uring: the multishot accept is in flight
-    bool ended = false;               // end_connections() ran
+    bool accept_armed = false;    // io_uring: the multishot accept is in flight
+    bool ended = false;           // end_connections() ran
+    bool began_deferred = false;  // io_uring: began_stop() waits for the final accept completion
+    bool began_abort_all = false;
     std::atomic<bool> paused{false};  // read by other loops to decide whether to wake this one
     bool stopping = false;
     deadline stop_until;

@@ -233,7 +233,8 @@ uring_loop::uring_loop(const loop_options& opts) {
         io_uring_queue_exit(&ring_);
         throw std::system_error(-r, std::system_category(), "io_uring_register_buf_ring");
     }
-    buffers_ = std::make_unique<std::byte[]>(buffer_size_ * buffer_count_);
+    // Not value-initialised: a page costs memory only once the kernel has read into it.
+    buffers_ = std::make_unique_for_overwrite<std::byte[]>(buffer_size_ * buffer_count_);
     io_uring_buf_ring_init(buf_ring_);
     for (unsigned i = 0; i < buffer_count_; ++i) {
         io_uring_buf_ring_add(buf_ring_, buffers_.get() + i * buffer_size_,

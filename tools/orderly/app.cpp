@@ -26,6 +26,7 @@ std::unique_ptr<CLI::App> make_app(runner& run) {
     add_listen_command(*app, run);
     add_serve_command(*app, run);
     add_lab_command(*app, run);
+    add_doctor_command(*app, run);
     return app;
 }
 

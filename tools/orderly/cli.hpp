@@ -27,6 +27,7 @@ void add_connect_command(CLI::App& app, runner& run);
 void add_listen_command(CLI::App& app, runner& run);
 void add_serve_command(CLI::App& app, runner& run);
 void add_lab_command(CLI::App& app, runner& run);
+void add_doctor_command(CLI::App& app, runner& run);
 
 // "250ms", "2s", "1.5" (seconds), "1m". nullopt when the text is not a duration.
 std::optional<clock::duration> parse_duration(std::string_view text);

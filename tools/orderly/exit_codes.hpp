@@ -15,6 +15,7 @@ enum exit_code : int {
     exit_unreachable = 3,  // refused, unreachable, or the name did not resolve
     exit_reset = 4,        // the peer reset the connection
     exit_timed_out = 5,    // a timeout or deadline passed
+    exit_findings = 8,     // orderly doctor reported findings
 };
 
 // The exit code an error deserves (for example ECONNREFUSED -> exit_unreachable).
@@ -23,11 +24,12 @@ exit_code exit_code_for(const std::error_code& ec) noexcept;
 // The text shown in every --help footer.
 inline constexpr const char* exit_codes_help =
     "Exit codes:\n"
-    "  0  both directions ended in order\n"
+    "  0  both directions ended in order (doctor: no findings)\n"
     "  1  other runtime error\n"
     "  2  usage error (bad option or address; the message names the bad part)\n"
     "  3  connection refused, network unreachable, or name not resolved\n"
     "  4  connection reset by peer\n"
-    "  5  timed out (--timeout, --idle-timeout, --deadline or --accept-timeout)\n";
+    "  5  timed out (--timeout, --idle-timeout, --deadline or --accept-timeout)\n"
+    "  8  orderly doctor reported findings\n";
 
 }  // namespace orderly::cli

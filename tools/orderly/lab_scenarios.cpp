@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "lab.hpp"
+#include "lab_doctor.hpp"
 
 namespace orderly::cli {
 namespace {
@@ -356,19 +357,30 @@ lab_outcome close_wait_leak(lab_recorder& rec, listener& l) {
         fmt::format("{} server sockets sit in CLOSE_WAIT holding {} descriptors; the clients' "
                     "side waits in FIN_WAIT2",
                     in_close_wait, fds_leaked));
+    std::vector<int> server_fds;
+    for (const auto& p : pairs)
+        server_fds.push_back(p.server.native_handle());
+    const auto found = doctor_close_wait_check(server_fds);
+    for (const auto& line : found.lines)
+        rec.note(line);
     rec.note("the fix: close() after the peer's EOF");
     for (auto& p : pairs)
         record_close(rec, p, false, "close");
     settle();
     const std::size_t fds_after = open_descriptors();
     rec.note(fmt::format("{} descriptors open after the fix", fds_after));
+    const auto after = doctor_close_wait_check(server_fds);
+    for (const auto& line : after.lines)
+        rec.note(line);
 
     lab_outcome o;
-    o.showed_lesson = in_close_wait == connections && fds_leaked >= connections;
+    o.showed_lesson = in_close_wait == connections && fds_leaked >= connections &&
+                      found.named == connections && after.named == 0;
     o.verdict = fmt::format(
         "{} connections whose server forgot close() after the peer's FIN sat in CLOSE_WAIT and "
-        "held {} descriptors; a long-running server leaks until accept() fails with EMFILE",
-        in_close_wait, fds_leaked);
+        "held {} descriptors; a long-running server leaks until accept() fails with EMFILE. "
+        "orderly doctor's check named {} of their {} descriptors, and none after the fix",
+        in_close_wait, fds_leaked, found.named, connections);
     return o;
 }
 
@@ -465,7 +477,8 @@ const std::vector<lab_scenario>& lab_scenarios() {
          shut_rdwr},
         {"close-wait-leak", "a server that forgets close() after the peer's FIN leaks descriptors",
          "Each client closes; the server sees EOF and never calls close(). Its sockets sit in "
-         "CLOSE_WAIT, each holding a descriptor, until the process runs out of them.",
+         "CLOSE_WAIT, each holding a descriptor, until the process runs out of them; orderly "
+         "doctor's check, run on the lab itself, names them.",
          close_wait_leak},
         {"time-wait", "the side that closes first holds TIME_WAIT",
          "The client closes first: it goes FIN_WAIT1, FIN_WAIT2, then TIME_WAIT for 60 s after the "

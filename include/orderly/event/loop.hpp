@@ -37,12 +37,13 @@ class uring_loop;
 // Internal to the library's io_uring backend: what a request was for (the low 3 bits of its
 // user_data, next to an 8-byte-aligned pointer to its target), and who gets its completions.
 enum class uring_op : std::uint8_t {
-    poll = 0,    // a watch()ed descriptor
-    recv = 1,    // a connection's multishot recv
-    send = 2,    // a connection's send
-    accept = 3,  // a server loop's multishot accept
-    cancel = 4,  // an ASYNC_CANCEL, POLL_REMOVE or poll update: its completion is ignored
-    hangup = 5,  // a connection's poll for POLLERR/POLLHUP while no recv is armed
+    poll = 0,           // a watch()ed descriptor
+    recv = 1,           // a connection's multishot recv
+    send = 2,           // a connection's send
+    accept = 3,         // a server loop's multishot accept
+    cancel = 4,         // an ASYNC_CANCEL, POLL_REMOVE or poll update: its completion is ignored
+    hangup = 5,         // a connection's poll for POLLERR/POLLHUP while no recv is armed
+    accept_cancel = 6,  // the cancel of a server loop's multishot accept
 };
 class uring_target {
   public:

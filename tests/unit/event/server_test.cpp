@@ -521,6 +521,13 @@ TEST(server, stop_while_clients_keep_connecting_leaves_no_connection_behind) {
         cb.on_closed = [&closed](connection&, const close_report&) { closed++; };
         server_options opts;
         opts.threads = 2;
+        std::mutex log_mu;
+        std::string log;
+        opts.log = [&](std::string_view line) {
+            std::lock_guard lock(log_mu);
+            log += line;
+            log += '\n';
+        };
         auto srv = start_echo(opts, cb);
         ASSERT_TRUE(srv);
         const endpoint at = srv->local_endpoint();
@@ -539,7 +546,9 @@ TEST(server, stop_while_clients_keep_connecting_leaves_no_connection_behind) {
         const auto ended = closed.load();
         done = true;
         clients.join();
-        ASSERT_EQ(ended, accepted) << "round " << round << ": a connection outlived the stop";
+        std::lock_guard lock(log_mu);
+        ASSERT_EQ(ended, accepted) << "round " << round << ": a connection outlived the stop\n"
+                                   << log;
     }
 }
 

@@ -1,0 +1,70 @@
+#pragma once
+// process_snapshot: one process's TCP and Unix stream sockets at one moment — each matched to the
+// descriptor that holds it — with its descriptor usage and what is wrong with them (findings).
+// assemble() builds one from what /proc and sock_diag said, without any I/O of its own.
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "orderly/diag/findings.hpp"
+#include "orderly/diag/kernel_socket.hpp"
+#include "orderly/diag/process.hpp"
+
+namespace orderly::diag {
+
+struct socket_info {
+    kernel_socket kernel;  // as sock_diag reported it
+    int fd = -1;           // the process's descriptor for it; -1 for a socket left to the kernel
+    socket_state state = socket_state::opening;
+    // Nothing has moved on the connection for at least this long: no segment arrived and no new
+    // data was sent (the smallest of TCP_INFO's last_ack_recv, last_data_recv, last_data_sent).
+    // nullopt: the kernel does not say (Unix sockets, sockets without TCP_INFO).
+    std::optional<std::chrono::milliseconds> quiet_for;
+};
+
+struct descriptor_usage {
+    std::size_t open = 0;     // descriptors of any kind
+    std::size_t sockets = 0;  // socket descriptors of any kind
+    // Socket descriptors not found among the TCP and Unix stream sockets of the namespace: UDP,
+    // netlink, raw, or TCP sockets in no table (never connected, or reset and not yet closed).
+    std::size_t other_sockets = 0;
+    descriptor_limit limit;
+};
+
+inline constexpr std::size_t socket_state_count = 7;
+using socket_state_counts = std::array<std::size_t, socket_state_count>;
+
+struct process_snapshot {
+    int pid = 0;
+    std::string name;
+    std::string command;
+    std::uint32_t uid = 0;
+    std::string user;
+    std::chrono::system_clock::time_point taken{};
+    descriptor_usage descriptors;
+    std::vector<socket_info> listeners;    // by fd
+    std::vector<socket_info> connections;  // by fd; every non-listening socket it holds
+    // TCP sockets that no descriptor holds any more, still being ended by the kernel
+    // (FIN_WAIT1, FIN_WAIT2, CLOSING, LAST_ACK), on a port one of its TCP listeners is bound to.
+    // Such a socket has no owner: another process listening on the same port may have left it.
+    std::vector<socket_info> orphans;
+    tcp_counters counters;           // of the process's network namespace
+    std::vector<finding> findings;   // filled by diagnose()
+    std::vector<std::string> notes;  // what limits this snapshot (a table that kept changing, ...)
+    std::vector<std::string> changes;  // since the previous snapshot (orderly doctor --watch)
+
+    // Connections and listeners (not orphans) in each state, indexed by socket_state.
+    [[nodiscard]] socket_state_counts state_counts() const noexcept;
+};
+
+// Joins a process's descriptors with the socket table of its network namespace: its listeners
+// and connections by fd, the orphans on its listening ports, descriptor usage and quiet_for.
+// Pure; leaves findings, counters, taken and changes empty.
+process_snapshot assemble(const process_info& process, const std::vector<kernel_socket>& table);
+
+}  // namespace orderly::diag
