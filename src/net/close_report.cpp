@@ -1,112 +1,17 @@
 #include "orderly/net/close_report.hpp"
 
-#include <charconv>
 #include <cstdint>
 
+#include "json_text.hpp"
+
 namespace orderly {
-namespace {
-
-template <class Int>
-void append_int(std::string& out, Int v) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    (void)ec;  // 24 bytes hold any 64-bit integer
-    out.append(buf, end);
-}
-
-// Milliseconds with 1 or 3 decimals, rounded to nearest. Integer arithmetic rather than printf's
-// %f, whose decimal point follows the process locale and would break the JSON in a "de_DE" program.
-std::string millis(std::chrono::nanoseconds d, int decimals) {
-    const std::int64_t unit = decimals == 1 ? 100'000 : 1'000;  // ns per last digit
-    const std::int64_t per_ms = decimals == 1 ? 10 : 1'000;
-    std::int64_t ns = d.count();
-    std::string out;
-    if (ns < 0) {
-        out += '-';
-        ns = -ns;
-    }
-    const std::int64_t digits = (ns + unit / 2) / unit;
-    append_int(out, digits / per_ms);
-    out += '.';
-    std::string frac;
-    append_int(frac, digits % per_ms);
-    out.append(static_cast<std::size_t>(decimals) - frac.size(), '0');
-    out += frac;
-    return out;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    out += '"';
-    for (char c : s) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            default: {
-                const auto u = static_cast<unsigned char>(c);
-                if (u < 0x20 || u == 0x7f) {
-                    // Abstract Unix names may hold any byte, NUL included.
-                    out += "\\u00";
-                    out += hex[u >> 4];
-                    out += hex[u & 0xf];
-                } else {
-                    out += c;
-                }
-            }
-        }
-    }
-    out += '"';
-}
-
-void append_endpoint_json(std::string& out, const endpoint& e) {
-    if (e.family() == address_family::none) {
-        out += "null";
-    } else {
-        append_json_string(out, e.to_string());
-    }
-}
-
-template <class Int>
-void json_int(std::string& out, std::string_view key, Int v) {
-    out += ",\"";
-    out += key;
-    out += "\":";
-    append_int(out, v);
-}
-
-void json_bool(std::string& out, std::string_view key, bool v) {
-    out += ",\"";
-    out += key;
-    out += "\":";
-    out += v ? "true" : "false";
-}
-
-void json_key(std::string& out, std::string_view key) {
-    out += ",\"";
-    out += key;
-    out += "\":";
-}
-
-}  // namespace
+using detail::append_endpoint_json;
+using detail::append_int;
+using detail::append_json_string;
+using detail::json_bool;
+using detail::json_int;
+using detail::json_key;
+using detail::millis;
 
 std::string_view to_string(close_outcome o) noexcept {
     switch (o) {

@@ -315,6 +315,14 @@ netns_pair::netns_pair() {
     for (const auto& step : steps) {
         if (!run(step)) return;
     }
+    // IPv6 is optional (a kernel may have it disabled): the tests that need it skip without it.
+    // nodad: usable at once, not after duplicate address detection's second or so.
+    ipv6_ = run_process({"ip", "-n", ns_a_, "addr", "add", ipv6_text(side::a) + "/64", "dev", "o-a",
+                         "nodad"})
+                    .status == 0 &&
+            run_process({"ip", "-n", ns_b_, "addr", "add", ipv6_text(side::b) + "/64", "dev", "o-b",
+                         "nodad"})
+                    .status == 0;
     const std::string table = std::string("table ") + nft_table +
                               " {\n"
                               "  chain in { type filter hook input priority 0; policy accept; }\n"
@@ -336,6 +344,24 @@ netns_pair::~netns_pair() {
 endpoint netns_pair::address(side s, std::uint16_t port) const {
     const std::uint32_t host = subnet_ + (s == side::a ? 1U : 2U);
     auto ep = endpoint::parse(ipv4_text(host) + ":" + std::to_string(port));
+    return ep ? *ep : endpoint{};
+}
+
+std::string netns_pair::ipv6_text(side s) const {
+    // fd6f:<subnet's upper 16 bits>:<lower 16 bits>::1 (A) or ::2 (B), one /64 per pair.
+    static constexpr char hex[] = "0123456789abcdef";
+    auto group = [](std::uint32_t v) {
+        std::string g;
+        for (int shift = 12; shift >= 0; shift -= 4)
+            g += hex[(v >> static_cast<unsigned>(shift)) & 15U];
+        return g;
+    };
+    return "fd6f:" + group(subnet_ >> 16U) + ":" + group(subnet_ & 0xffffU) +
+           (s == side::a ? "::1" : "::2");
+}
+
+endpoint netns_pair::address6(side s, std::uint16_t port) const {
+    auto ep = endpoint::parse("[" + ipv6_text(s) + "]:" + std::to_string(port));
     return ep ? *ep : endpoint{};
 }
 
@@ -381,6 +407,17 @@ bool netns_pair::loss(side s, unsigned percent) {
                               "\" numgen random mod 100 < " + p + " counter drop\nadd rule " +
                               nft_table + " out oifname \"" + dev + "\" numgen random mod 100 < " +
                               p + " counter drop\n");
+}
+
+bool netns_pair::black_hole(side s, const std::vector<endpoint>& to) {
+    std::string rules;
+    for (const endpoint& e : to) {
+        const char* proto = e.family() == address_family::ipv6 ? "ip6" : "ip";
+        rules += std::string("add rule ") + nft_table + " in " + proto + " daddr " + e.host() +
+                 " tcp dport " + std::to_string(e.port()) +
+                 " tcp flags & (syn | ack) == syn counter drop\n";
+    }
+    return apply_rules(s, rules);
 }
 
 bool netns_pair::heal(side s) {

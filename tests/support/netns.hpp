@@ -4,6 +4,9 @@
 //
 //   namespace A (addr .1/30, veth "o-a")  <--veth-->  namespace B (addr .2/30, veth "o-b")
 //
+// Each end also gets an IPv6 address (a /64 of fd00::/8, no duplicate detection) when the
+// kernel has IPv6; has_ipv6() says whether it does.
+//
 // A socket keeps the namespace it was created in, so a test creates the listener inside A and
 // the client inside B from one thread (`in(side::a, ...)`), and threads that merely use those
 // sockets (the event loops of a server, a peer thread) need not enter any namespace.
@@ -88,6 +91,9 @@ class netns_pair {
     }
     // The address of that side's veth end, e.g. 10.1.2.5:port.
     [[nodiscard]] endpoint address(side s, std::uint16_t port = 0) const;
+    // Its IPv6 address, e.g. [fd6f:a12:345::1]:port (only when has_ipv6()).
+    [[nodiscard]] endpoint address6(side s, std::uint16_t port = 0) const;
+    [[nodiscard]] bool has_ipv6() const noexcept { return ipv6_; }
 
     // Runs `fn` with the calling thread inside that namespace and returns its result; the thread
     // goes back to its own namespace afterwards, even when fn throws.
@@ -109,6 +115,9 @@ class netns_pair {
     bool partition(side s);
     bool reset(side s);
     bool loss(side s, unsigned percent);
+    // black_hole: drop every TCP SYN arriving at these addresses (same port too), so connects
+    // to them hang in SYN_SENT while everything else goes through.
+    bool black_hole(side s, const std::vector<endpoint>& to);
     bool heal(side s);
     // Packets the current rules of that side have dropped or rejected so far (nft counters):
     // proof that a fault really bit. -1 when nft could not be read.
@@ -129,6 +138,7 @@ class netns_pair {
     bool run(const std::vector<std::string>& argv, std::string_view input = {});
     bool apply_rules(side s, const std::string& rules);
     [[nodiscard]] std::string veth(side s) const { return s == side::a ? "o-a" : "o-b"; }
+    [[nodiscard]] std::string ipv6_text(side s) const;
 
     std::string ns_a_;
     std::string ns_b_;
@@ -136,6 +146,7 @@ class netns_pair {
     bool created_a_ = false;
     bool created_b_ = false;
     bool ready_ = false;
+    bool ipv6_ = false;
     std::string reason_skip_;
     std::string error_;
 };

@@ -10,6 +10,26 @@
 namespace orderly::cli {
 namespace {
 
+// --eyeballs-delay: a duration the library accepts as an attempt delay (0, or 100 ms to 2 s).
+std::string check_eyeballs_delay(const std::string& text) {
+    const auto d = parse_duration(text);
+    if (!d) return check_duration(text);
+    connect_options o;
+    o.attempt_delay = *d;
+    auto ok = check_connect_options(o);
+    return ok ? std::string() : ok.error().detail;
+}
+
+// The close report's JSON object with the connect's record as one more member, "connect", so a
+// script reads one object per connection.
+std::string json_with_connect(const std::string& close_json, const connect_report& how) {
+    std::string out = close_json;
+    if (out.empty() || out.back() != '}') return out;
+    out.pop_back();
+    out += ",\"connect\":" + how.to_json() + "}";
+    return out;
+}
+
 struct connect_config {
     std::string where;
     std::string on_stdin_eof = "half-close";
@@ -17,6 +37,7 @@ struct connect_config {
     std::string idle_timeout;
     std::string deadline_text;
     std::string close_timeout = "5s";
+    std::string eyeballs_delay = "250ms";
     report_options report;
     bool verbose = false;
 };
@@ -33,11 +54,17 @@ int run_connect(const connect_config& cfg) {
     // The whole-exchange deadline also bounds the connect.
     if (!po.until.is_never()) connect_timeout = std::min(connect_timeout, po.until.remaining());
 
-    auto s = orderly::connect(cfg.where, connect_timeout);
+    connect_options copts;
+    copts.timeout = connect_timeout;
+    copts.attempt_delay = *parse_duration(cfg.eyeballs_delay);
+    connect_report how;
+    auto s = orderly::connect(cfg.where, copts, &how);
     if (!s) {
         print_error(s.error().message());
+        if (cfg.report.json) fmt::print(stderr, "{{\"connect\":{}}}\n", how.to_json());
         return exit_code_for(s.error().code);
     }
+    if (cfg.report.report && !cfg.report.json) fmt::print(stderr, "connect: {}\n", how.to_string());
     if (cfg.verbose) {
         auto local = s->local_endpoint();
         auto peer = s->peer_endpoint();
@@ -45,7 +72,12 @@ int run_connect(const connect_config& cfg) {
                    peer ? peer->to_string() : "?");
     }
     auto r = pump(*s, po);
-    print_report(cfg.report, r.report);
+    if (cfg.report.json) {
+        fmt::print(stderr, "{}\n", json_with_connect(r.report.to_json(), how));
+        (void)std::fflush(stderr);
+    } else {
+        print_report(cfg.report, r.report);
+    }
     return r.code;
 }
 
@@ -66,12 +98,17 @@ void add_connect_command(CLI::App& app, runner& run) {
     add_exchange_options(*sub, cfg->on_stdin_eof, cfg->idle_timeout, cfg->close_timeout);
     add_duration_option(*sub, "--timeout", cfg->timeout,
                         "Give up connecting after this long (default 30s), e.g. --timeout 500ms");
+    add_duration_option(*sub, "--eyeballs-delay", cfg->eyeballs_delay,
+                        "Happy Eyeballs (RFC 8305): start the next address of the host this long\n"
+                        "  after the previous one if it has not connected yet (default 250ms,\n"
+                        "  100ms to 2s; 0 = one address at a time), e.g. --eyeballs-delay 100ms")
+        ->check(check_eyeballs_delay);
     add_duration_option(*sub, "--deadline", cfg->deadline_text,
                         "Bound the whole exchange, connect included (exit 5 when it passes),\n"
                         "  e.g. --deadline 1m");
     sub->add_flag("--report", cfg->report.report,
-                  "Print how the connection ended (the close report) to stderr,\n"
-                  "  e.g. orderly connect --report localhost:7");
+                  "Print which address won after how long, and how the connection ended\n"
+                  "  (the close report), to stderr, e.g. orderly connect --report localhost:7");
     sub->add_flag(
         "--json", cfg->report.json,
         "Print the close report as one JSON object on stderr (implies --report), e.g. --json");
