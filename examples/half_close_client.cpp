@@ -18,8 +18,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     const auto until = orderly::deadline::after(std::chrono::seconds(10));
-    if (auto sent = sock->send_all(message, until); !sent.ok()) {
-        std::fprintf(stderr, "send: %s after %zu bytes\n", sent.error.message().c_str(),
+    if (auto sent = sock->send_all(message, until); !sent) {
+        std::fprintf(stderr, "send: %s after %zu bytes\n", sent.error().message().c_str(),
                      sent.bytes);
         return 1;
     }
@@ -27,8 +27,8 @@ int main(int argc, char** argv) {
     sock->shutdown(orderly::shut::write).value();
 
     std::string reply;
-    if (auto got = sock->read_to_end(reply, until); !got.ok()) {
-        std::fprintf(stderr, "read: %s\n", got.error.message().c_str());
+    if (auto got = sock->read_to_end(reply, until); !got) {
+        std::fprintf(stderr, "read: %s\n", got.error().message().c_str());
     }
     std::printf("received: %s\n", reply.c_str());
     // Both directions are finished, so a plain close is already the orderly end.

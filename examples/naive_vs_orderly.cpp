@@ -32,7 +32,7 @@ void run(bool orderly_close) {
     server.join();
     std::printf("%-17s client got %7zu of %zu reply bytes%s%s\n",
                 orderly_close ? "close_gracefully:" : "plain close():", got.bytes, reply_size,
-                got.ok() ? "" : " - then ", got.ok() ? "" : got.error.message().c_str());
+                got ? "" : " - then ", got ? "" : got.error().message().c_str());
     std::printf("%17s server report: %s\n", "", server_report.to_string().c_str());
 }
 

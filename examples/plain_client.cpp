@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     const auto until = orderly::deadline::after(std::chrono::seconds(10));
-    if (!sock->send_all(message, until).ok()) return 1;
+    if (!sock->send_all(message, until)) return 1;
     char buf[1024];
     auto n = sock->recv(std::span<char>(buf), until);
     if (!n) {

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
             std::string reply(buf, *n);
             for (char& c : reply)
                 c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-            if (!conn->send_all(reply).ok()) break;
+            if (!conn->send_all(reply)) break;
         }
         const orderly::close_report r = conn->close_gracefully();
         std::fprintf(stderr, "connection ended: %s\n", r.to_string().c_str());

@@ -164,7 +164,7 @@ void send_all_orderly(benchmark::State& state) {
         return;
     }
     stream_socket a{unique_fd(p.a)};
-    auto send_one = [&a](std::span<const std::byte> data) { return a.send_all(data).ok(); };
+    auto send_one = [&a](std::span<const std::byte> data) { return a.send_all(data).has_value(); };
     run_bulk(state, p.b, send_one, [&a] { (void)a.shutdown(shut::write); });
     ::close(p.b);
 }

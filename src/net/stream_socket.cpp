@@ -181,7 +181,7 @@ transfer_result stream_socket::send_all(std::span<const std::byte> data, deadlin
     while (r.bytes < data.size()) {
         auto n = send(data.subspan(r.bytes), until);
         if (!n) {
-            r.error = n.error();
+            r.set_error(n.error());
             break;
         }
         r.bytes += *n;
@@ -235,13 +235,13 @@ transfer_result stream_socket::read_to_end(std::string& out, deadline until, std
         if (r.bytes >= limit) {
             // Only an actual extra byte proves the limit was exceeded (a stream of exactly `limit`
             // bytes then EOF is fine); peek at it so it stays in the socket for the caller.
-            r.error = peek_past_limit(until);
+            r.set_error(peek_past_limit(until));
             return r;
         }
         const std::size_t want = std::min(sizeof chunk, limit - r.bytes);
         auto n = recv(std::span(chunk, want), until);
         if (!n) {
-            r.error = n.error();
+            r.set_error(n.error());
             return r;
         }
         if (*n == 0) return r;

@@ -53,7 +53,7 @@ TEST(blocking_faults, partition_during_exchange_times_out_the_write_then_the_clo
     reader.join();
 
     EXPECT_TRUE(partitioned.load()) << net.error();
-    EXPECT_EQ(sent.error, make_error_code(errc::timed_out));
+    EXPECT_EQ(sent.error(), make_error_code(errc::timed_out));
     EXPECT_LT(sent.bytes, body.size());
     EXPECT_TRUE(near_deadline(write_took, close_deadline));
     EXPECT_EQ(r.outcome, close_outcome::timed_out) << r.to_string();
@@ -76,7 +76,7 @@ TEST(blocking_faults, partition_during_drain_times_out_at_the_deadline) {
     ORDERLY_NEED_NETNS(net);
     tcp_link link = connect_across(net);
     ASSERT_TRUE(link.server.is_open());
-    ASSERT_TRUE(link.server.send_all("reply").ok());
+    ASSERT_TRUE(link.server.send_all("reply").has_value());
 
     std::string got;
     transfer_result read;
@@ -91,7 +91,7 @@ TEST(blocking_faults, partition_during_drain_times_out_at_the_deadline) {
     const auto took = steady::now() - t0;
     peer.join();
 
-    EXPECT_TRUE(read.ok()) << read.error.message();
+    EXPECT_TRUE(read.has_value()) << read.error().message();
     EXPECT_EQ(got, "reply");
     EXPECT_TRUE(partitioned.load()) << net.error();
     EXPECT_EQ(r.outcome, close_outcome::timed_out) << r.to_string();
@@ -113,7 +113,7 @@ TEST(blocking_faults, injected_reset_ends_the_close_as_peer_reset) {
     ORDERLY_NEED_NETNS(net);
     tcp_link link = connect_across(net);
     ASSERT_TRUE(link.server.is_open());
-    ASSERT_TRUE(link.client.send_all("request").ok());
+    ASSERT_TRUE(link.client.send_all("request").has_value());
     std::string req;
     ASSERT_EQ(read_at_least(link.server, 7, deadline::after(3s), &req), 7U);
     ASSERT_TRUE(net.reset(side::b)) << net.error();
@@ -163,11 +163,11 @@ TEST(blocking_faults, five_percent_loss_delivers_every_byte_and_closes_clean) {
     const auto took = steady::now() - t0;
     client.join();
 
-    EXPECT_TRUE(client_sent.ok()) << client_sent.error.message();
+    EXPECT_TRUE(client_sent.has_value()) << client_sent.error().message();
     EXPECT_EQ(request_got.size(), request.size());
     EXPECT_EQ(pattern_mismatch(request_got, 1), std::string_view::npos);
-    EXPECT_TRUE(sent.ok()) << sent.error.message();
-    EXPECT_TRUE(client_read.ok()) << client_read.error.message();
+    EXPECT_TRUE(sent.has_value()) << sent.error().message();
+    EXPECT_TRUE(client_read.has_value()) << client_read.error().message();
     EXPECT_EQ(reply_got.size(), reply.size());
     EXPECT_EQ(pattern_mismatch(reply_got, 2), std::string_view::npos);
     EXPECT_EQ(r.outcome, close_outcome::clean) << r.to_string();

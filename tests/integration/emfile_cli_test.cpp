@@ -255,8 +255,17 @@ TEST(emfile_cli, serve_echo_with_64_descriptors_serves_200_clients_without_spinn
             ++k;
         return k;
     };
-    EXPECT_GE(count_lines("paused accepting"), 1U) << srv.text();
-    EXPECT_LE(count_lines("orderly: "), 2U) << "two loops, one line each: " << srv.text();
+    // A pause is logged again only after a resume, and a resume only after an accept succeeded:
+    // phase 1 releases nothing, but a descriptor the server held for a moment while starting (a
+    // loop's io_uring probe ring, say) may let one accept through. A server that logged per
+    // refused accept would print hundreds of lines here.
+    const std::size_t paused = count_lines("paused accepting");
+    const std::size_t resumed = count_lines("accepting resumed");
+    EXPECT_GE(paused, 1U) << srv.text();
+    EXPECT_LE(paused, 2U + resumed)
+        << "two loops: one pause each, again only after a resume: " << srv.text();
+    EXPECT_LE(resumed, 4U) << "nothing was released, so resumes are rare: " << srv.text();
+    EXPECT_EQ(count_lines("orderly: "), paused + resumed) << srv.text();
 
     // Phase 2: each client that has its echo says it is done and reads to EOF; each release lets
     // a waiting client in. All 200 must be served, within a bounded time.

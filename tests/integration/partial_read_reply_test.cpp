@@ -44,7 +44,7 @@ run_result run_once(bool orderly_close) {
         std::string reply;
         auto r = c->read_to_end(reply, deadline::after(10s));
         out.reply_bytes = r.bytes;
-        out.client_error = r.error;
+        out.client_error = r.error();
         (void)c->close();
     }
     server.join();

@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 
 TEST(peer_never_sends_eof, close_gracefully_times_out_within_deadline_and_aborts) {
     auto p = test::make_pair();
-    ASSERT_TRUE(p.server.send_all("response").ok());
+    ASSERT_TRUE(p.server.send_all("response").has_value());
     const auto t0 = clock::now();
     auto r = p.server.close_gracefully({.timeout = 300ms, .drain_limit = 1 << 20});
     const auto took = clock::now() - t0;
@@ -28,7 +28,7 @@ TEST(peer_never_sends_eof, close_gracefully_times_out_within_deadline_and_aborts
     std::string got;
     auto rd = p.client.read_to_end(got, deadline::after(5s));
     EXPECT_EQ(got, "response");
-    EXPECT_TRUE(rd.ok()) << "EOF arrives before the RST";
+    EXPECT_TRUE(rd.has_value()) << "EOF arrives before the RST";
     std::error_code send_err;
     for (int i = 0; i < 50 && !send_err; ++i) {
         auto n = p.client.send("x");
@@ -40,7 +40,7 @@ TEST(peer_never_sends_eof, close_gracefully_times_out_within_deadline_and_aborts
 
 TEST(peer_resets, graceful_close_reports_peer_reset) {
     auto p = test::make_pair();
-    ASSERT_TRUE(p.server.send_all("data the peer will never read").ok());
+    ASSERT_TRUE(p.server.send_all("data the peer will never read").has_value());
     (void)p.client.abort();
     std::this_thread::sleep_for(20ms);
     auto r = p.server.close_gracefully({.timeout = 2s});
@@ -81,14 +81,14 @@ TEST(peer_half_closes, we_keep_writing_8_mib_and_every_byte_arrives) {
     char b[4];
     ASSERT_EQ(*p.server.recv(std::span<char>(b), deadline::after(5s)), 0U);
     std::thread writer([&] {
-        EXPECT_TRUE(p.server.send_all(std::string(8 << 20, 'h'), deadline::after(20s)).ok());
+        EXPECT_TRUE(p.server.send_all(std::string(8 << 20, 'h'), deadline::after(20s)).has_value());
         auto r = p.server.close_gracefully({.timeout = 10s});
         EXPECT_EQ(r.outcome, close_outcome::clean) << r.to_string();
     });
     std::string got;
     auto rd = p.client.read_to_end(got, deadline::after(20s));
     writer.join();
-    EXPECT_TRUE(rd.ok());
+    EXPECT_TRUE(rd.has_value());
     EXPECT_EQ(got.size(), 8U << 20);
 }
 

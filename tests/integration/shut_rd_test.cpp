@@ -36,7 +36,7 @@ TEST(shut_rd, linux_semantics) {
     auto peer_info = p.client.tcp_info();
     ASSERT_TRUE(peer_info);
     EXPECT_EQ(peer_info->state, tcp_state::established);
-    ASSERT_TRUE(p.client.send_all("after SHUT_RD").ok());
+    ASSERT_TRUE(p.client.send_all("after SHUT_RD").has_value());
     wait_for_queue(p.server, 13);
 
     // Linux queued the late bytes: SHUT_RD does not discard them.
@@ -54,7 +54,7 @@ TEST(shut_rd, linux_semantics) {
     EXPECT_EQ(raw, 13);
 
     // Our direction is untouched.
-    ASSERT_TRUE(p.server.send_all("still writing").ok());
+    ASSERT_TRUE(p.server.send_all("still writing").has_value());
     char got[32];
     auto m = p.client.recv(std::span<char>(got), deadline::after(5s));
     ASSERT_TRUE(m);
@@ -64,7 +64,7 @@ TEST(shut_rd, linux_semantics) {
 TEST(shut_rd, close_with_bytes_that_arrived_after_shut_rd_resets_the_peer) {
     auto p = test::make_pair();
     ASSERT_TRUE(p.server.shutdown(shut::read));
-    ASSERT_TRUE(p.client.send_all("late").ok());
+    ASSERT_TRUE(p.client.send_all("late").has_value());
     wait_for_queue(p.server, 4);
     auto r = p.server.close();
     EXPECT_EQ(r.outcome, close_outcome::unread_data_discarded);

@@ -34,8 +34,8 @@ std::string describe(const result<void>& r) {
 }
 
 std::string describe(const transfer_result& r) {
-    if (r.ok()) return fmt::format("{} B", r.bytes);
-    return fmt::format("{} B, then {}", r.bytes, error_text(r.error));
+    if (r.has_value()) return fmt::format("{} B", r.bytes);
+    return fmt::format("{} B, then {}", r.bytes, error_text(r.error()));
 }
 
 std::string describe(const close_report& r) {
@@ -150,8 +150,9 @@ lab_outcome reply_story(lab_recorder& rec, listener& l, bool orderly_end) {
         const double t0 = rec.now_ms();
         client_read = p.client.read_to_end(got, deadline::after(5s));
         rec.call(t0, "client", p.conn, "read_to_end()",
-                 client_read.ok() ? fmt::format("{} B, then end-of-stream", client_read.bytes)
-                                  : describe(client_read),
+                 client_read.has_value()
+                     ? fmt::format("{} B, then end-of-stream", client_read.bytes)
+                     : describe(client_read),
                  static_cast<std::int64_t>(client_read.bytes));
         if (orderly_end) record_close(rec, p, true, "close");
     });
@@ -182,20 +183,20 @@ lab_outcome reply_story(lab_recorder& rec, listener& l, bool orderly_end) {
 
     lab_outcome o;
     if (orderly_end) {
-        o.showed_lesson = client_read.ok() && got.size() == reply_size && r.orderly();
+        o.showed_lesson = client_read.has_value() && got.size() == reply_size && r.orderly();
         o.verdict = fmt::format(
             "client received {} of {} B and then end-of-stream; the server's close_gracefully() "
             "drained {} unread request bytes and ended {}: FIN both ways, nothing lost",
             got.size(), reply_size, r.bytes_drained, to_string(r.outcome));
     } else {
         const bool lost = got.size() < reply_size;
-        o.showed_lesson = lost && !client_read.ok();
+        o.showed_lesson = lost && !client_read.has_value();
         o.verdict = fmt::format(
             "client received {} of {} B and then {}: close() with {} unread request bytes made "
             "Linux send RST, which threw away {} B of reply that send_all() had already accepted",
             got.size(), reply_size,
-            client_read.ok() ? "end-of-stream" : error_text(client_read.error), r.unread_bytes,
-            reply_size - got.size());
+            client_read.has_value() ? "end-of-stream" : error_text(client_read.error()),
+            r.unread_bytes, reply_size - got.size());
     }
     return o;
 }
@@ -232,13 +233,13 @@ lab_outcome half_close(lab_recorder& rec, listener& l) {
     t = rec.now_ms();
     auto rd = p.client.read_to_end(got, deadline::after(1s));
     rec.call(t, "client", p.conn, "read_to_end()",
-             rd.ok() ? fmt::format("{} B, then end-of-stream", rd.bytes) : describe(rd),
+             rd.has_value() ? fmt::format("{} B, then end-of-stream", rd.bytes) : describe(rd),
              static_cast<std::int64_t>(rd.bytes));
     const close_report cr = record_close(rec, p, true, "close");
     settle();
 
     lab_outcome o;
-    o.showed_lesson = rd.ok() && got == reply && sr.orderly();
+    o.showed_lesson = rd.has_value() && got == reply && sr.orderly();
     o.verdict = fmt::format(
         "the client half-closed after its request and still received the whole {} B reply; a "
         "server that took the peer's EOF for the end of the connection would have sent nothing "

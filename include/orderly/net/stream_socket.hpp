@@ -43,11 +43,25 @@ enum class destroy_policy {
     graceful,  // close_gracefully(destroy_close_options()): BLOCKS up to its timeout
 };
 
-// Bytes moved by an operation that may stop part-way: `bytes` is exact even when `error` is set.
-struct transfer_result {
-    std::size_t bytes = 0;
-    std::error_code error;  // empty on success
-    [[nodiscard]] bool ok() const noexcept { return !error; }
+// Bytes moved by an operation that may stop part-way. It reads like a result<T>: `if (!r)` tests
+// for failure and `r.error()` names it; `bytes` is exact whether or not it failed, so a caller
+// knows how much of its data went out (or came in) before the error.
+class [[nodiscard]] transfer_result {
+  public:
+    transfer_result() noexcept = default;
+    explicit transfer_result(std::size_t n, std::error_code ec = {}) noexcept
+        : bytes(n), error_(ec) {}
+
+    std::size_t bytes = 0;  // moved before success or failure
+
+    [[nodiscard]] bool has_value() const noexcept { return !error_; }
+    explicit operator bool() const noexcept { return !error_; }
+    // Empty on success.
+    [[nodiscard]] const std::error_code& error() const noexcept { return error_; }
+    void set_error(std::error_code ec) noexcept { error_ = ec; }
+
+  private:
+    std::error_code error_;
 };
 
 class stream_socket {
