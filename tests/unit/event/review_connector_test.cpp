@@ -30,7 +30,9 @@ namespace {
 TEST(review_connector, DISABLED_a_loop_destroyed_mid_connect_closes_the_attempts) {
     // A black hole on loopback: backlog 0 and connections already queued, nobody accepting, so
     // the kernel drops further SYNs and the attempt stays in flight.
-    auto hole = listener::listen(endpoint::ipv4_loopback(0), {.backlog = 0});
+    listen_options lo;
+    lo.backlog = 0;
+    auto hole = listener::listen(endpoint::ipv4_loopback(0), lo);
     ASSERT_TRUE(hole.has_value());
     const endpoint at = hole->local_endpoint();
     std::vector<unique_fd> queued;
