@@ -1,7 +1,7 @@
 """`orderly connect` as the second independent review (after issue 16) found it. Each test FAILS
 on the code it was written against and is marked @unittest.expectedFailure (under unittest an
 unexpected success fails the run, like pytest's xfail(strict=True)): remove the mark with the
-fix."""
+fix. R10 is fixed (tools/orderly/pump.cpp) and enabled."""
 
 import socket
 import struct
@@ -18,7 +18,6 @@ class ReviewConnectTest(cli_test):
     # `peer_reset (abort, connection aborted locally)`: the outcome is right, but the method and
     # the error come from the abort() the CLI does afterwards. Root cause: fail_with() in
     # tools/orderly/pump.cpp aborts and then overwrites only the outcome.
-    @unittest.expectedFailure
     def test_report_after_a_reset_names_the_reset_not_a_local_abort(self):
         lst = socket.create_server(("127.0.0.1", 0))
         self.addCleanup(lst.close)
