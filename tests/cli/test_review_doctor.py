@@ -93,13 +93,13 @@ class ReviewDoctorTest(cli_test):
     # 0.000000 to 17976931348623157081452742373170435679807056752584499659891747680315726078002
     # 85...". The brief's rule: bad input gets a clear error naming the problem and the fix.
     # Root cause: the --count option's CLI::PositiveNumber check in tools/orderly/doctor.cpp.
-    @unittest.expectedFailure
+    # Fixed (check_count) and enabled.
     def test_count_zero_is_a_clear_usage_error(self):
         r = self.doctor("--watch", "1", "--count", "0", str(os.getpid()))
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--count", r.stderr)
         self.assertNotIn("179769", r.stderr)
-        self.assertIn("1", r.stderr)
+        self.assertIn("'0' is not a number of looks", r.stderr)
 
 
 if __name__ == "__main__":
