@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
     auto opts = rv::backend_opts(argc, argv);
     struct kase {
         const char* name;
-        std::function<void(ctx&)> start;         // on the loop, after adopt
+        std::function<void(ctx&)> start;  // on the loop, after adopt
         std::function<void(connection_callbacks&)> cbs;
     };
     const std::string mb(1 << 20, 'm');

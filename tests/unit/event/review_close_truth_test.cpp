@@ -125,5 +125,30 @@ TEST_F(served, DISABLED_peer_reset_while_paused_after_our_fin_is_seen) {
     EXPECT_EQ(r.outcome, close_outcome::peer_reset) << r.to_string();
 }
 
+// R12. close() (or ~loop(), method destructor) with output still in the connection's own
+// buffer: those bytes are dropped, as connection.hpp says, yet the outcome is `closed`, which
+// close_report.hpp defines as "nothing known lost", and no field of the report counts them
+// (bytes_sent counts what the kernel took; unacked what it still holds). Here the application
+// wrote 4 MB, the kernel took ~3.9 MB and ~270 KB were thrown away. The peer then reads the
+// 3.9 MB and a FIN: a truncated stream that looks complete (review/ev_loop_destroyed.cpp
+// shows the same from ~loop()). The report must say output was discarded (and the peer should
+// get RST rather than an orderly-looking FIN). Root cause: connection::release()
+// (src/event/connection.cpp) judges a release by end_rules' judge_release(), whose facts
+// (end_facts) have no "our own buffer was not empty".
+TEST_F(served, DISABLED_close_with_buffered_output_is_not_closed_nothing_lost) {
+    serve({});  // the peer never reads
+    std::size_t buffered = 0;
+    lt_.sync([&] {
+        (void)conn_->write(std::string(4U << 20, 'w'));
+        buffered = conn_->buffered_bytes();
+        conn_->close();
+    });
+    ASSERT_GT(buffered, 0U) << "the kernel took all 4 MB: nothing to drop";
+    ASSERT_TRUE(wait_closed());
+    const auto r = report();
+    EXPECT_NE(r.outcome, close_outcome::closed) << buffered << " B dropped; " << r.to_string();
+    EXPECT_NE(r.outcome, close_outcome::clean) << r.to_string();
+}
+
 }  // namespace
 }  // namespace orderly
