@@ -49,6 +49,14 @@ std::string check_positive_duration(const std::string& text) {
     return {};
 }
 
+// CLI11's PositiveNumber would answer "Value 0 not in range 0.000000 to 1.79769e308" in full.
+std::string check_count(const std::string& text) {
+    unsigned n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec == std::errc() && end == text.data() + text.size() && n > 0) return {};
+    return "'" + text + "' is not a number of looks (a whole number from 1 up, e.g. --count 10)";
+}
+
 // One round: the snapshots of the processes asked for, by PID. Processes that have exited are
 // dropped (and said so) after the first round; in the first, an error ends the command.
 struct round_result {
@@ -197,7 +205,7 @@ void add_doctor_command(CLI::App& app, runner& run) {
                     "With --watch: stop after this many looks (the first included), e.g. "
                     "--count 10")
         ->type_name("N")
-        ->check(CLI::PositiveNumber);
+        ->check(check_count);
     sub->add_option("--min-age", cfg->min_age,
                     "Leave out sockets on which nothing has moved for less than this long\n"
                     "  (default 1s: a busy server passes through CLOSE_WAIT for microseconds);\n"

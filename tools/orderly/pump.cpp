@@ -58,10 +58,16 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
         out.code = local ? exit_failure : exit_code_for(ec);
         if (out.code == exit_ok || out.code == exit_usage) out.code = exit_failure;
         print_error(fmt::format("{}: {}", what, ec.message()));
-        // After a reset there is nothing left to say to the peer; after a local failure the peer
-        // must learn that this was not an orderly end, hence RST rather than FIN.
-        out.report = s.abort();
-        if (ec == make_error_code(errc::peer_reset)) out.report.outcome = close_outcome::peer_reset;
+        // After a reset there is nothing left to say to the peer: a plain close, whose report
+        // names the reset (method `close`, the reset's error), not an abort of our own. After a
+        // local failure the peer must learn that this was not an orderly end: RST, not FIN.
+        if (ec == make_error_code(errc::peer_reset)) {
+            out.report = s.close();
+            out.report.outcome = close_outcome::peer_reset;
+            if (!out.report.error) out.report.error = ec;
+        } else {
+            out.report = s.abort();
+        }
         return out;
     };
 
