@@ -431,8 +431,8 @@ void connection::release(close_outcome outcome, close_method method, std::error_
         r.unacked_bytes = info->send_queue_bytes;
         queues_read = true;
     } else if (auto q = read_queue_sizes(fd)) {
+        // A Unix socket: SIOCOUTQ is memory the reader has not freed, not bytes owed to it.
         r.unread_bytes = q->unread;
-        r.unacked_bytes = q->unsent_or_unacked;
         queues_read = true;
     }
     // io_uring's multishot recv reads ahead: bytes the kernel handed over while reading was

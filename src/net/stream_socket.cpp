@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <thread>
 
 #include "orderly/core/errc.hpp"
@@ -15,10 +16,11 @@
 namespace orderly {
 namespace {
 
-// Has the peer's FIN arrived? Only TCP can tell without reading; other sockets are assumed to.
-bool peer_fin_received(int fd) noexcept {
+// Has the peer's FIN arrived? Only TCP can tell without reading (its state); a Unix socket
+// cannot: after our own SHUT_RD its recv() says 0 whether or not the peer shut down writing.
+std::optional<bool> peer_fin_received(int fd) noexcept {
     auto ti = read_tcp_info(fd);
-    if (!ti) return true;
+    if (!ti) return std::nullopt;
     return ti->state != tcp_state::established && ti->state != tcp_state::fin_wait1 &&
            ti->state != tcp_state::fin_wait2;
 }
@@ -363,7 +365,8 @@ close_report stream_socket::finish(close_report r, clock::time_point close_start
         r.unread_bytes = ti->recv_queue_bytes;
         queues_known = true;
     } else if (auto q = read_queue_sizes(fd)) {
-        r.unacked_bytes = q->unsent_or_unacked;
+        // A Unix socket's SIOCOUTQ counts memory the reader has not freed, not bytes owed: its
+        // bytes are in the peer's queue once sent, so nothing is unacknowledged.
         r.unread_bytes = q->unread;
         queues_known = true;
     }
@@ -485,11 +488,15 @@ close_report stream_socket::close_gracefully(const close_options& opts) noexcept
             continue;
         }
         if (n == 0) {
-            if (read_shut_ && !peer_fin_received(fd_.get())) {
+            if (read_shut_) {
                 // After our own SHUT_RD, recv() returns 0 without the peer's FIN, and poll()
                 // reports the socket readable for good: wait for the FIN by watching the state.
-                if (!nap()) return bounded(close_outcome::timed_out, errc::timed_out);
-                continue;
+                const auto fin = peer_fin_received(fd_.get());
+                if (!fin) break;  // a Unix socket: the peer's end cannot be seen; not `clean`
+                if (!*fin) {
+                    if (!nap()) return bounded(close_outcome::timed_out, errc::timed_out);
+                    continue;
+                }
             }
             peer_eof_ = true;
             break;

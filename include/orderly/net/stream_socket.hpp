@@ -112,7 +112,10 @@ class stream_socket {
     // an RST if unread). Once our FIN is out too (shut::both, or shut::write or close_gracefully
     // later), Linux answers any byte the peer still sends with RST: the report then says
     // unread_data_discarded with errc::reset_after_shut_read (our reset, not the peer's). So shut
-    // down reading only when the peer is known to be done sending. Idempotent per direction.
+    // down reading only when the peer is known to be done sending. On a Unix socket our SHUT_RD
+    // and the peer's end look the same (recv() says 0 either way), so a close_gracefully() after
+    // shut::read there cannot see the peer's end: it reports `closed`, never `clean`, with
+    // peer_eof false. Idempotent per direction.
     // Errors: errc::not_open; errc::peer_reset when the peer reset the connection before the call.
     result<void> shutdown(shut how);
 
