@@ -147,9 +147,11 @@ void connection::on_recv(int res, std::uint32_t flags) {
 
 // epoll reports EPOLLERR and EPOLLHUP whatever is watched; io_uring reports only what a request
 // asks. So while no recv is armed (reading paused, or the peer's EOF read and our FIN not yet
-// sent), a poll for POLLERR|POLLHUP stands in for it: a reset is seen as promptly as on epoll.
+// sent, or our FIN sent while reading is paused), a poll for POLLERR|POLLHUP stands in for it:
+// a reset is seen as promptly as on epoll. Not once both FINs are done: POLLHUP is then set for
+// good, and the ack wait's own polls read SO_ERROR.
 void connection::uring_watch_hangup() {
-    if (!fd_ || recv_armed_ || hangup_armed_ || hangup_parked_ || end_.fin_was_sent()) return;
+    if (!fd_ || recv_armed_ || hangup_armed_ || hangup_parked_ || end_.both_done()) return;
     io_uring_sqe* sqe = loop_->uring()->sqe();
     if (sqe == nullptr) return;
     io_uring_prep_poll_add(sqe, fd_.get(), POLLERR | POLLHUP);
