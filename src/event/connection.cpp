@@ -216,11 +216,13 @@ void connection::after_output_progress() {
         above_high_ = false;
         const bool resumed = end_.backpressure_paused();
         if (resumed) end_.set_backpressure_paused(false, loop_->now());
+        // Told before reading resumes: on io_uring the resume delivers what was read ahead
+        // (maybe the peer's EOF and so the end), and on_data must not come before this.
+        if (callbacks_->on_backpressure) callbacks_->on_backpressure(*this, false);
+        if (!fd_) return;
         sync_transport();
         if (!fd_) return;
         if (resumed) schedule_timer();
-        if (callbacks_->on_backpressure) callbacks_->on_backpressure(*this, false);
-        if (!fd_) return;
     }
     if (end_.fin_due(!output_pending())) {
         send_fin();
