@@ -406,7 +406,10 @@ void connection::end_clean(const tcp_info_snapshot* known_tcp) {
 }
 
 // The one exit. `outcome` not_open means "judge the release" (close(), ~loop()): SO_ERROR, the
-// queues and the FINs decide. `clean` is re-checked against the queues read here.
+// queues, our own unsent output and the FINs decide. `clean` is re-checked against the queues
+// read here. On io_uring the descriptor stays open (retired_fd_) until the requests in flight
+// have completed; what they still move — a send the kernel takes, bytes a recv had read ahead —
+// is counted into the report before finish_release() settles it and closes.
 void connection::release(close_outcome outcome, close_method method, std::error_code ec,
                          bool abortive, const tcp_info_snapshot* known_tcp) {
     if (!fd_) return;
@@ -439,34 +442,26 @@ void connection::release(close_outcome outcome, close_method method, std::error_
     }
     // io_uring's multishot recv reads ahead: bytes the kernel handed over while reading was
     // paused wait in stash_. Never delivered, they are unread data as much as the kernel's.
-    const auto read_ahead = static_cast<std::uint32_t>(stash_.size() - stash_head_);
-    r.unread_bytes += read_ahead;
-    if (outcome == close_outcome::not_open || outcome == close_outcome::clean) {
-        end_facts f = end_.facts();
-        f.queues_known = queues_read;
-        f.unread = r.unread_bytes;
-        f.unacked = info ? r.unacked_bytes : 0;  // a Unix socket has nothing to acknowledge
+    read_ahead_ = static_cast<std::uint32_t>(stash_.size() - stash_head_);
+    r.unread_bytes += read_ahead_;
+    // What the application wrote and the kernel has not taken is dropped with the buffer (on
+    // io_uring a send in flight may still take part of it: on_send subtracts that).
+    r.unsent_bytes = buffered_bytes();
+    judged_ = outcome == close_outcome::not_open || outcome == close_outcome::clean;
+    abortive_ = abortive;
+    if (judged_) {
+        release_facts_ = end_.facts();
+        release_facts_.queues_known = queues_read;
+        release_facts_.unacked = info ? r.unacked_bytes : 0;  // Unix: nothing to acknowledge
         // An explicit close must learn of a reset the loop has not processed yet; the clean end
         // after the ack wait already asked SO_ERROR at its last poll (or had nothing to wait for).
         if (outcome == close_outcome::not_open) {
-            if (auto pending = take_socket_error(fd); pending) f.pending_error = *pending;
-        }
-        const end_verdict v = judge_release(f);
-        outcome = v.outcome;
-        ec = v.error;
-    }
-    // Closing with unread data makes Linux reset the peer; with the data in our stash instead of
-    // the kernel's queue, do what it would have done, so both backends look the same on the wire.
-    if (abortive || (read_ahead > 0 && outcome == close_outcome::unread_data_discarded)) {
-        (void)set_linger(fd, std::chrono::seconds(0));
-    } else if (!(end_.fin_was_sent() && queues_read && r.unacked_bytes == 0)) {
-        // A positive SO_LINGER (set by the application on the descriptor) would make close()
-        // block the loop thread until the output and our FIN are acknowledged or the linger
-        // time passes. (Nothing to wait for when our FIN is already acknowledged: no syscall.)
-        if (auto l = get_linger(fd); l && *l && **l > std::chrono::seconds(0)) {
-            (void)set_linger(fd, std::nullopt);
+            if (auto pending = take_socket_error(fd); pending)
+                release_facts_.pending_error = *pending;
         }
     }
+    // shutdown_write() asked for a FIN after output that a send in flight may yet finish.
+    fin_wanted_at_release_ = end_.fin_due(true);
     if (uring_) {
         if (in_flight_ > 0) loop_->uring()->cancel_fd(fd);
     } else if (!parked_) {
@@ -497,8 +492,53 @@ void connection::release(close_outcome outcome, close_method method, std::error_
     if (in_flight_ == 0) finish_release();
 }
 
+// Completions after the release (io_uring): what they moved belongs in the report.
+void connection::count_after_release(detail::uring_op op, int res) noexcept {
+    if (!report_ || res <= 0) return;
+    const auto n = static_cast<std::uint64_t>(res);
+    if (op == detail::uring_op::send) {
+        report_->bytes_sent += n;
+        report_->unsent_bytes -= std::min(report_->unsent_bytes, n);
+    } else if (op == detail::uring_op::recv) {
+        report_->unread_bytes += static_cast<std::uint32_t>(n);
+        read_ahead_ += static_cast<std::uint32_t>(n);
+    }
+}
+
 void connection::finish_release() {
     if (!retired_fd_) return;
+    close_report& r = *report_;
+    const int fd = retired_fd_.get();
+    if (judged_) {
+        release_facts_.unread = r.unread_bytes;
+        release_facts_.unsent = r.unsent_bytes;
+        if (fin_wanted_at_release_ && r.unsent_bytes == 0 && r.unread_bytes == 0 &&
+            release_facts_.pending_error == 0 && !r.fin_sent) {
+            // The output shutdown_write() waited for did go out (a send completed after the
+            // release): send the FIN it asked for, as epoll would have inside the call.
+            if (::shutdown(fd, SHUT_WR) == 0) {
+                r.fin_sent = true;
+                release_facts_.fin_sent = true;
+            }
+        }
+        const end_verdict v = judge_release(release_facts_);
+        r.outcome = v.outcome;
+        r.error = v.error;
+    }
+    // Closing with unread data makes Linux reset the peer; with the data read ahead by us instead
+    // of in the kernel's queue, do what it would have done, so both backends look the same on
+    // the wire. Dropped output resets too: the peer must not take a cut stream for a whole one.
+    if (abortive_ || r.outcome == close_outcome::unsent_data_discarded ||
+        (read_ahead_ > 0 && r.outcome == close_outcome::unread_data_discarded)) {
+        (void)set_linger(fd, std::chrono::seconds(0));
+    } else if (!(r.fin_sent && r.tcp && r.unacked_bytes == 0)) {
+        // A positive SO_LINGER (set by the application on the descriptor) would make close()
+        // block the loop thread until the output and our FIN are acknowledged or the linger
+        // time passes. (Nothing to wait for when our FIN is already acknowledged: no syscall.)
+        if (auto l = get_linger(fd); l && *l && **l > std::chrono::seconds(0)) {
+            (void)set_linger(fd, std::nullopt);
+        }
+    }
     retired_fd_.reset();
     loop_->unlink(this);
     if (registry_ != nullptr && registry_->on_descriptor_released) {

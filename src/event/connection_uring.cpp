@@ -96,6 +96,7 @@ bool connection::uring_submit_send() {
 }
 
 void connection::on_completion(detail::uring_op op, int res, std::uint32_t flags) {
+    if (!fd_) count_after_release(op, res);  // the report counts what still moved
     if (op == detail::uring_op::recv) {
         on_recv(res, flags);
     } else if (op == detail::uring_op::send) {

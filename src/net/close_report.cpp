@@ -21,6 +21,8 @@ std::string_view to_string(close_outcome o) noexcept {
             return "closed";
         case close_outcome::unread_data_discarded:
             return "unread_data_discarded";
+        case close_outcome::unsent_data_discarded:
+            return "unsent_data_discarded";
         case close_outcome::peer_reset:
             return "peer_reset";
         case close_outcome::timed_out:
@@ -71,7 +73,13 @@ std::string close_report::to_string() const {
     append_int(out, unacked_bytes);
     out += " B, unread ";
     append_int(out, unread_bytes);
-    out += " B, fin_sent ";
+    out += " B, ";
+    if (unsent_bytes > 0) {
+        out += "unsent ";
+        append_int(out, unsent_bytes);
+        out += " B, ";
+    }
+    out += "fin_sent ";
     out += fin_sent ? "yes" : "no";
     out += ", peer_eof ";
     out += peer_eof ? "yes" : "no";
@@ -107,6 +115,7 @@ std::string close_report::to_json() const {
     json_int(out, "bytes_drained", bytes_drained);
     json_int(out, "unacked_bytes", unacked_bytes);
     json_int(out, "unread_bytes", unread_bytes);
+    json_int(out, "unsent_bytes", unsent_bytes);
     json_bool(out, "fin_sent", fin_sent);
     json_bool(out, "peer_eof", peer_eof);
     json_key(out, "tcp_state");

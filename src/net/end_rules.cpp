@@ -22,6 +22,7 @@ end_verdict judge_error(int err, const end_facts& f) noexcept {
 
 end_verdict judge_release(const end_facts& f) noexcept {
     if (f.pending_error != 0) return judge_error(f.pending_error, f);
+    if (f.unsent > 0) return {close_outcome::unsent_data_discarded, {}};
     if (f.unread > 0) return {close_outcome::unread_data_discarded, {}};
     if (f.fin_sent && f.peer_eof && f.queues_known && f.unacked == 0) {
         return {close_outcome::clean, {}};

@@ -196,6 +196,7 @@ class connection final : public std::enable_shared_from_this<connection>,
     // The descriptor is closed and on_closed queued: at once, or on io_uring once every request
     // in flight has completed (a close() with a recv pending would send no FIN: liburing #932).
     void finish_release();
+    void count_after_release(detail::uring_op op, int res) noexcept;
     [[nodiscard]] bool output_pending() const noexcept { return buffered_bytes() > 0; }
     void sync_transport();  // the backend's side of wants_read()/output after a change
 
@@ -240,7 +241,12 @@ class connection final : public std::enable_shared_from_this<connection>,
     std::size_t inflight_head_ = 0;
     std::vector<std::byte> stash_;
     std::size_t stash_head_ = 0;
-    unique_fd retired_fd_;        // released, closed once the requests in flight complete
+    unique_fd retired_fd_;          // released, closed once the requests in flight complete
+    end_facts release_facts_;       // what the release knew, settled at finish_release()
+    std::uint32_t read_ahead_ = 0;  // unread bytes that we (not the kernel) hold or held
+    bool judged_ = false;           // the outcome is judged from the facts (close(), ~loop())
+    bool abortive_ = false;
+    bool fin_wanted_at_release_ = false;
     std::uint8_t in_flight_ = 0;  // requests whose final completion has not come
     bool uring_ = false;
     bool recv_armed_ = false;

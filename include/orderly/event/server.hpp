@@ -51,7 +51,7 @@ struct server_options {
 
 // What a stop did: every connection that ended from the moment the stop began.
 struct stop_summary {
-    std::array<std::uint64_t, 9> outcomes{};  // indexed by close_outcome
+    std::array<std::uint64_t, close_outcome_count> outcomes{};  // indexed by close_outcome
     std::uint64_t connections = 0;
     std::uint64_t bytes_sent = 0;
     std::uint64_t bytes_received = 0;

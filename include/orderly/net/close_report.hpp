@@ -3,6 +3,7 @@
 // close_gracefully, the destructor) and every event-layer connection produces one.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,8 @@ enum class close_outcome : std::uint8_t {
     clean,   // both sides sent FIN, the peer acknowledged all we sent, nothing was discarded
     closed,  // plain close: released without waiting for the peer; nothing known lost
     unread_data_discarded,  // closed with unread received bytes: Linux sent RST to the peer
+    unsent_data_discarded,  // closed with our output still buffered (event layer): it was
+                            // dropped and the peer got RST, so the cut shows on its side too
     peer_reset,             // the peer sent RST
     timed_out,              // the deadline passed before the peer's EOF; the socket was aborted
     drain_limit,            // the peer sent more than the drain cap after our FIN; aborted
@@ -25,6 +28,10 @@ enum class close_outcome : std::uint8_t {
     error,                  // another socket error ended the connection (see `error`)
     not_open,               // there was nothing to close
 };
+
+// How many outcomes there are (for tables indexed by close_outcome).
+inline constexpr std::size_t close_outcome_count =
+    static_cast<std::size_t>(close_outcome::not_open) + 1;
 
 // "clean", "peer_reset", ... (the words of the vocabulary, stable for scripts).
 std::string_view to_string(close_outcome o) noexcept;
@@ -44,6 +51,8 @@ struct close_report {
 
     std::uint32_t unacked_bytes = 0;  // SIOCOUTQ at release: still owed to the peer by the kernel
     std::uint32_t unread_bytes = 0;   // SIOCINQ at release: received but never read (RST cause)
+    std::uint64_t unsent_bytes = 0;   // written by the application, never given to the kernel:
+                                      // dropped at release (event layer; 0 for blocking sockets)
 
     bool fin_sent = false;  // we shut down writing (or the close did it for us)
     bool peer_eof = false;  // the peer's FIN was read

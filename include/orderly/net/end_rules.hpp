@@ -11,6 +11,8 @@
 // - An RST that our own kernel sent is never the peer's: after we shut down reading and sent FIN,
 //   Linux answers the peer's late bytes with RST and reports ECONNRESET to us as if the peer had
 //   reset; that is `unread_data_discarded` with errc::reset_after_shut_read.
+// - Output of ours dropped at release (never given to the kernel) is `unsent_data_discarded`: the
+//   peer would otherwise read a cut stream ending in an orderly-looking FIN, so the caller resets.
 // - An error the kernel has queued (SO_ERROR) explains a later ENOTCONN: a reset that arrived
 //   before the call is reported as the reset, not as "not connected".
 
@@ -32,6 +34,9 @@ struct end_facts {
     // as soon as they are sent (its SIOCOUTQ counts memory not yet freed by the reader).
     std::uint32_t unacked = 0;
     int pending_error = 0;  // SO_ERROR taken at the end (0: none)
+    // Output the application wrote that never reached the kernel (the event layer's buffer),
+    // dropped by this release.
+    std::uint64_t unsent = 0;
 };
 
 struct end_verdict {

@@ -31,7 +31,7 @@ namespace {
 // the RST that epoll's close sends for the same program. Root cause: connection::release()
 // (connection.cpp) counts only SIOCINQ + stash_; on_recv() drops the bytes of completions that
 // arrive after the release (`if (fd_)`) without counting them.
-TEST_F(served, DISABLED_close_in_on_data_with_more_data_read_ahead_is_unread_data_discarded) {
+TEST_F(served, close_in_on_data_with_more_data_read_ahead_is_unread_data_discarded) {
     pair_ = test::make_tcp_pair();
     const std::string request(200000, 'q');
     ASSERT_TRUE(test::send_all(pair_.client.get(), request.data(), request.size()));
@@ -61,7 +61,7 @@ TEST_F(served, DISABLED_close_in_on_data_with_more_data_read_ahead_is_unread_dat
 // documents, or they are counted). Root cause: connection::release() takes its snapshot while
 // uring sends are queued or in flight (connection.cpp; connection_uring.cpp uring_write), and
 // the cancel_fd() it issues comes after the send in the same submit.
-TEST_F(served, DISABLED_close_right_after_write_reports_what_the_peer_received) {
+TEST_F(served, close_right_after_write_reports_what_the_peer_received) {
     connection_callbacks cb;
     cb.on_peer_eof = [](connection& c) {
         (void)c.write(std::string(1000, 'r'));
@@ -135,7 +135,7 @@ TEST_F(served, peer_reset_while_paused_after_our_fin_is_seen) {
 // get RST rather than an orderly-looking FIN). Root cause: connection::release()
 // (src/event/connection.cpp) judges a release by end_rules' judge_release(), whose facts
 // (end_facts) have no "our own buffer was not empty".
-TEST_F(served, DISABLED_close_with_buffered_output_is_not_closed_nothing_lost) {
+TEST_F(served, close_with_buffered_output_is_not_closed_nothing_lost) {
     serve({});  // the peer never reads
     std::size_t buffered = 0;
     lt_.sync([&] {
