@@ -16,7 +16,9 @@ int main(int argc, char** argv) {
         orderly::unique_fd ours(sv[0]), peer(sv[1]);
         orderly::close_report rep;
         auto cb = std::make_shared<orderly::connection_callbacks>();
-        cb->on_data = [](orderly::connection& c, std::span<const std::byte> d) { (void)c.write(d); };
+        cb->on_data = [](orderly::connection& c, std::span<const std::byte> d) {
+            (void)c.write(d);
+        };
         cb->on_peer_eof = [](orderly::connection& c) { c.close_gracefully(2s); };
         cb->on_closed = [&](orderly::connection&, const orderly::close_report& r) {
             rep = r;

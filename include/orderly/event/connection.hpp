@@ -134,8 +134,10 @@ class connection final : public std::enable_shared_from_this<connection>,
     }
     // SO_LINGER{1,0} and release: buffered output is dropped and the peer gets RST.
     void abort();
-    // Release now. Buffered output is dropped; unread received bytes make Linux send RST (the
-    // report then says unread_data_discarded). `clean` only if both FINs went and the peer had
+    // Release now. Buffered output (buffered_bytes() the kernel has not taken) is dropped and
+    // the peer gets RST, so it cannot mistake the cut stream for a whole one: the report says
+    // unsent_data_discarded and counts unsent_bytes. Unread received bytes make Linux send RST
+    // (the report then says unread_data_discarded). `clean` only if both FINs went and the peer had
     // acknowledged every byte; with bytes unacknowledged the outcome is `closed` (the kernel
     // keeps sending them, their arrival is unknown). A reset the loop has not processed yet is
     // reported as peer_reset, here and in shutdown_write() and close_gracefully().

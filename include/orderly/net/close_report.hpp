@@ -26,7 +26,7 @@ enum class close_outcome : std::uint8_t {
     drain_limit,            // the peer sent more than the drain cap after our FIN; aborted
     aborted,                // abort() was asked for: SO_LINGER{1,0}, the peer got RST
     error,                  // another socket error ended the connection (see `error`)
-    not_open,               // there was nothing to close
+    not_open,               // there was nothing to close (keep it last: close_outcome_count)
 };
 
 // How many outcomes there are (for tables indexed by close_outcome).
