@@ -489,7 +489,13 @@ void connection::release(close_outcome outcome, close_method method, std::error_
     stash_head_ = 0;
     end_.released();
     refresh_state();
-    if (in_flight_ == 0) finish_release();
+    if (in_flight_ == 0) {
+        finish_release();
+    } else if (uring_ && loop_->in_loop_thread()) {
+        // After run() returned nothing would reap the cancels until the next run() or ~loop():
+        // settle now, so that close() releases (FIN or RST) when it is called (review R3).
+        (void)loop_->uring()->settle_outside_run([this] { return !retired_fd_; }, 1000);
+    }
 }
 
 // Completions after the release (io_uring): what they moved belongs in the report.

@@ -15,8 +15,10 @@ namespace orderly {
 namespace detail {
 
 // One race on one loop. Lives (through self_) from connect() until the batch after the handler
-// ran, so that a stale event of that batch still finds its attempt_io (loop.hpp's rule).
-class connector final : public std::enable_shared_from_this<connector> {
+// ran, so that a stale event of that batch still finds its attempt_io (loop.hpp's rule). Linked
+// into the loop while racing, so that a loop destroyed first cancels it (handler once, with
+// errc::aborted; every attempt's descriptor closed) instead of leaking it.
+class connector final : public std::enable_shared_from_this<connector>, public loop_resource {
   public:
     connector(loop& lp, std::string target, const connect_options& opts,
               std::shared_ptr<const connection_callbacks> callbacks,
@@ -32,6 +34,7 @@ class connector final : public std::enable_shared_from_this<connector> {
     // Called once by connect(): `where` is the text or null for `list`.
     void begin(const std::string_view* where, std::span<const endpoint> list) {
         self_ = shared_from_this();
+        lp_.link(this);
         starting_ = true;
         if (auto ok = check_connect_options(opts_); !ok) {
             finish(ok.error());
@@ -56,6 +59,8 @@ class connector final : public std::enable_shared_from_this<connector> {
         finish(std::nullopt);
     }
     [[nodiscard]] bool running() const noexcept { return !finished_; }
+
+    void on_loop_destroyed() noexcept override { cancel(); }
 
   private:
     struct attempt_io final : io_handler {
@@ -165,6 +170,7 @@ class connector final : public std::enable_shared_from_this<connector> {
     void finish(std::optional<error_info> early) {
         if (finished_) return;
         finished_ = true;
+        lp_.unlink(this);
         if (timer_ != 0) lp_.cancel(timer_);
         timer_ = 0;
         if (box_) {

@@ -318,6 +318,13 @@ void loop::run() {
 
 void loop::run_uring() {
     uring_->enable_on_this_thread();
+    struct running_guard {
+        detail::uring_loop& u;
+        explicit running_guard(detail::uring_loop& r) : u(r) { u.set_running(true); }
+        ~running_guard() { u.set_running(false); }
+        running_guard(const running_guard&) = delete;
+        running_guard& operator=(const running_guard&) = delete;
+    } guard(*uring_);
     while (!stop_.load(std::memory_order_acquire)) {
         run_deferred();
         uring_->submit_and_wait(next_wait_ms());

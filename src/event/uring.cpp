@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -396,6 +397,16 @@ void uring_loop::submit_and_wait(int timeout_ms) {
     if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN && r != -EBUSY) {
         throw std::system_error(-r, std::system_category(), "io_uring_enter");
     }
+}
+
+bool uring_loop::settle_outside_run(const std::function<bool()>& done, int limit_ms) {
+    if (running_ || !enabled_ || !ring_ok_) return done();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
+    while (!done() && std::chrono::steady_clock::now() < until) {
+        submit_and_wait(10);
+        dispatch();
+    }
+    return done();
 }
 
 void uring_loop::dispatch() {

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -80,6 +81,14 @@ class uring_loop {
     // arrives after this. For ~loop().
     void exit() noexcept;
 
+    // run() is on the stack (it dispatches the completions).
+    void set_running(bool on) noexcept { running_ = on; }
+    // For a release after run() returned, on the thread that ran it (the ring's single issuer):
+    // submits what is queued and dispatches completions until done() or `limit_ms` passed, so
+    // the descriptor is closed now rather than at the next run() or ~loop(). Does nothing inside
+    // run() or before the ring was enabled. Returns done().
+    bool settle_outside_run(const std::function<bool()>& done, int limit_ms);
+
     [[nodiscard]] const std::string& setup_note() const noexcept { return note_; }
     // exit() ran: nothing is in flight any more, nothing will complete.
     [[nodiscard]] bool exited() const noexcept { return !ring_ok_; }
@@ -91,6 +100,7 @@ class uring_loop {
     io_uring ring_{};
     bool ring_ok_ = false;
     bool enabled_ = false;
+    bool running_ = false;
     std::string note_;
 
     io_uring_buf_ring* buf_ring_ = nullptr;

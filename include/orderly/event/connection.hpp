@@ -8,8 +8,10 @@
 // or through get_loop().post()), or on any one thread once loop::run() has returned. Ownership: the
 // connection keeps itself alive while its descriptor is open and until on_closed has returned;
 // hold the connection_ptr only to reach it later. A connection ended while the loop is not
-// running gets its on_closed at the next run() or in ~loop(); a loop destroyed with connections
-// still open releases each (plain close, method `destructor`) and calls its on_closed once.
+// running gets its on_closed at the next run() or in ~loop(); its descriptor is released (FIN or
+// RST) at the call on both backends (on io_uring when called on the thread that ran the loop;
+// from another thread the release waits for ~loop()). A loop destroyed with connections still
+// open releases each (plain close, method `destructor`) and calls its on_closed once.
 
 #include <algorithm>
 #include <chrono>

@@ -53,8 +53,9 @@ class pending_connect {
 
 // Starts connecting to "host:port", "[v6]:port" or "unix:/path" and returns at once; call on
 // lp's thread (or before lp runs). The handler never runs inside this call, even when the
-// address does not parse. The winner is adopted with `callbacks` and `conn_opts`. Cancel or let
-// it finish before destroying the loop (like a connection, it keeps itself alive until then).
+// address does not parse. The winner is adopted with `callbacks` and `conn_opts`. It keeps
+// itself alive until it ends; a loop destroyed first cancels it (as cancel() does: every attempt
+// closed, the handler run once with errc::aborted from ~loop()).
 pending_connect connect(loop& lp, std::string_view where,
                         std::shared_ptr<const connection_callbacks> callbacks,
                         connect_handler on_done, const connect_options& opts = {},

@@ -86,7 +86,7 @@ TEST_F(served, close_right_after_write_reports_what_the_peer_received) {
 // the peer sees nothing until ~loop(), however long that is. Root cause: connection::release()
 // -> uring cancel_fd + finish_release() deferred to completions (connection.cpp,
 // connection_uring.cpp on_completion); nothing submits or reaps when the loop is not running.
-TEST(connection_after_loop, DISABLED_close_after_run_returned_sends_fin_before_the_loop_ends) {
+TEST(connection_after_loop, close_after_run_returned_sends_fin_before_the_loop_ends) {
     auto pair = test::make_tcp_pair();
     ASSERT_TRUE(pair.server.valid());
     auto cb = std::make_shared<connection_callbacks>();
