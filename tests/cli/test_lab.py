@@ -3,6 +3,7 @@ segments themselves, otherwise the calls and TCP states. Every SVG must be well-
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -311,6 +312,26 @@ class LabTest(cli_test):
                 self.assertGreater(x - half, xs[0], (name, self.full_text(t)))
                 self.assertLess(x + half, xs[1], (name, self.full_text(t)))
         self.assertGreater(notes, 0, "no note drawn at all")
+
+    def test_text_shows_a_spanning_call_where_it_returned(self):
+        r = self.run_orderly("lab", "orderly-close", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        start = [i for i, line in enumerate(lines)
+                 if re.match(r"^ *[0-9.]+  server +close_gracefully\(\) ", line)]
+        ret = [i for i, line in enumerate(lines) if "<- close_gracefully()" in line]
+        self.assertEqual(len(start), 1, lines)
+        self.assertEqual(len(ret), 1, lines)
+        self.assertTrue(lines[start[0]].rstrip().endswith("..."), lines[start[0]])
+        self.assertIn("clean", lines[ret[0]])
+        self.assertIn("TIME_WAIT", lines[ret[0]])
+        # The client's reading to EOF happened while it ran, so it is above the return.
+        read_end = [i for i, line in enumerate(lines)
+                    if "<- read_to_end()" in line and "end-of-stream" in line]
+        self.assertTrue(read_end and start[0] < read_end[0] < ret[0], lines)
+        fins = [i for i, line in enumerate(lines) if " segment " in line and "FIN" in line]
+        for i in fins:
+            self.assertLess(i, ret[0], "a FIN shown after the call that caused it returned")
 
 
 if __name__ == "__main__":

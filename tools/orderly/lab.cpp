@@ -216,12 +216,19 @@ void print_text(const lab_scenario& sc, const std::vector<lab_event>& events,
     fmt::print("== {}: {} ==\n", sc.name, sc.title);
     fmt::print("{:>9}  {:<9} {:<36} {:<52} {:<12} {:<12} {}\n", "t ms", "side", "call", "result",
                "client", "server", "bytes");
-    for (const auto& e : events) {
+    for (const auto& row : timeline_rows(events)) {
+        const auto& e = events[row.index];
         switch (e.what) {
             case lab_event::kind::call:
-                fmt::print("{:>9.3f}  {:<9} {:<36} {:<52} {:<12} {:<12} {}\n", e.t_ms, e.side,
-                           e.call, e.result, e.client_state, e.server_state,
-                           e.bytes >= 0 ? std::to_string(e.bytes) : "");
+                // A call that spans other rows: "..." at its start, its result where it returned.
+                if (row.spans) {
+                    fmt::print("{:>9.3f}  {:<9} {:<36} ...\n", e.t_ms, e.side, e.call);
+                    break;
+                }
+                fmt::print("{:>9.3f}  {:<9} {:<36} {:<52} {:<12} {:<12} {}\n",
+                           row.is_return ? e.t_end_ms : e.t_ms, e.side,
+                           row.is_return ? "<- " + e.call : e.call, e.result, e.client_state,
+                           e.server_state, e.bytes >= 0 ? std::to_string(e.bytes) : "");
                 break;
             case lab_event::kind::segment:
                 fmt::print("{:>9.3f}  {:<9} {:<36} {:<52}\n", e.t_ms, "segment", e.call, e.result);

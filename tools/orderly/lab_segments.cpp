@@ -2,7 +2,9 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <map>
 
 namespace orderly::cli {
@@ -108,6 +110,31 @@ std::vector<lab_event> merge_runs(std::vector<lab_event> in) {
         i = j;
     }
     return out;
+}
+
+std::vector<timeline_row> timeline_rows(const std::vector<lab_event>& events) {
+    std::vector<timeline_row> rows;
+    std::vector<std::size_t> pending;  // calls that have not returned yet
+    auto flush = [&](double before) {
+        while (!pending.empty()) {
+            auto it = std::min_element(pending.begin(), pending.end(), [&](auto a, auto b) {
+                return events[a].t_end_ms < events[b].t_end_ms;
+            });
+            if (events[*it].t_end_ms >= before) return;
+            rows.push_back({*it, true, false});
+            pending.erase(it);
+        }
+    };
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        flush(events[i].t_ms);
+        const auto& e = events[i];
+        const bool spans = e.what == lab_event::kind::call && i + 1 < events.size() &&
+                           events[i + 1].t_ms <= e.t_end_ms;
+        if (spans) pending.push_back(i);
+        rows.push_back({i, false, spans});
+    }
+    flush(std::numeric_limits<double>::infinity());
+    return rows;
 }
 
 std::string lab_state_word(std::string state) {

@@ -22,6 +22,16 @@ std::string segment_flags_note(const lab_event& e);
 // Runs of data and ACK segments between two other rows become one row ("data" flags, totals).
 std::vector<lab_event> merge_runs(std::vector<lab_event> in);
 
+// The order in which a timeline is shown, as (event index, is_return): each event at its start;
+// a call during which other events happened (it spans them) a second time after the last of them,
+// where it returned, with its result and the states at its return.
+struct timeline_row {
+    std::size_t index;
+    bool is_return;
+    bool spans;  // a call's start row whose return row comes later
+};
+std::vector<timeline_row> timeline_rows(const std::vector<lab_event>& events);
+
 // One word for a closed socket: TCP_INFO calls it CLOSE, the connection table's absence CLOSED.
 std::string lab_state_word(std::string state);
 

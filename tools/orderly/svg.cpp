@@ -9,7 +9,6 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <limits>
 #include <utility>
 
 #include "lab_segments.hpp"
@@ -93,44 +92,33 @@ struct drawn_row {
     bool is_return;  // the row where a spanning call returned (its result and states)
     std::vector<std::string> note_lines;
     int y = 0;
-    int start_y = 0;  // returns: the y of the call's own row
+    int start_y = 0;     // returns: the y of the call's own row
+    bool spans = false;  // a call's start row whose return row comes later
 };
 
 // A call spans when something else happened between its start and its return: it is then drawn
-// from its start row down to a return row placed after the last event before it returned.
+// from its start row down to a return row placed after the last event before it returned
+// (timeline_rows).
 std::vector<drawn_row> layout(const std::vector<lab_event>& events) {
     std::vector<drawn_row> rows;
-    std::vector<std::pair<std::size_t, int>> pending;  // (event index, start y), by t_end
+    std::vector<int> start_y(events.size(), 0);
     int y = top;
-    auto put = [&](drawn_row r) {
-        const int lines = r.note_lines.empty() ? 1 : static_cast<int>(r.note_lines.size());
+    for (const auto& tr : timeline_rows(events)) {
+        const auto& e = events[tr.index];
+        drawn_row r{&e, tr.is_return, {}};
+        if (!tr.is_return && e.what == lab_event::kind::note)
+            r.note_lines = wrap(e.result, note_cols);
         r.y = y;
+        r.spans = tr.spans;
+        if (tr.is_return) {
+            r.start_y = start_y[tr.index];
+        } else {
+            start_y[tr.index] = y;
+        }
+        const int lines = r.note_lines.empty() ? 1 : static_cast<int>(r.note_lines.size());
         y += std::max(row, 16 * lines + 14);
         rows.push_back(std::move(r));
-    };
-    auto flush = [&](double before) {
-        while (!pending.empty()) {
-            auto it = std::min_element(pending.begin(), pending.end(), [&](auto& a, auto& b) {
-                return events[a.first].t_end_ms < events[b.first].t_end_ms;
-            });
-            if (events[it->first].t_end_ms >= before) return;
-            drawn_row r{&events[it->first], true, {}};
-            r.start_y = it->second;
-            pending.erase(it);
-            put(std::move(r));
-        }
-    };
-    for (std::size_t i = 0; i < events.size(); ++i) {
-        const auto& e = events[i];
-        flush(e.t_ms);
-        drawn_row r{&e, false, {}};
-        if (e.what == lab_event::kind::note) r.note_lines = wrap(e.result, note_cols);
-        const bool spans = e.what == lab_event::kind::call && i + 1 < events.size() &&
-                           events[i + 1].t_ms <= e.t_end_ms;
-        if (spans) pending.emplace_back(i, y);
-        put(std::move(r));
     }
-    flush(std::numeric_limits<double>::infinity());
     return rows;
 }
 
@@ -226,8 +214,7 @@ std::string render_ladder_svg(const ladder& l) {
             x, top - 12, bottom);
     }
 
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-        const auto& r = rows[i];
+    for (const auto& r : rows) {
         const lab_event& e = *r.e;
         const double t = r.is_return ? e.t_end_ms : e.t_ms;
         s += fmt::format("<text x=\"10\" y=\"{}\" fill=\"#555\">{:.3f} ms</text>\n", r.y + 4, t);
@@ -235,13 +222,9 @@ std::string render_ladder_svg(const ladder& l) {
             case lab_event::kind::segment:
                 draw_segment(s, e, r.y);
                 break;
-            case lab_event::kind::call: {
-                bool spans = false;
-                for (std::size_t k = i + 1; !r.is_return && k < rows.size(); ++k)
-                    spans = spans || (rows[k].is_return && rows[k].e == r.e);
-                draw_call(s, r, spans);
+            case lab_event::kind::call:
+                draw_call(s, r, r.spans);
                 break;
-            }
             case lab_event::kind::note: {
                 // Wrapped to fit between the timelines, so no line crosses them.
                 int ly = r.y + 4;
