@@ -3,6 +3,7 @@ segments themselves, otherwise the calls and TCP states. Every SVG must be well-
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -11,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 from cli_support import BIN, cli_test
 
+SVG = "{http://www.w3.org/2000/svg}"
 SCENARIOS = ["naive-close-loses-data", "orderly-close", "half-close", "shut-rd", "shut-rdwr",
              "close-wait-leak", "time-wait", "abort-rst"]
 
@@ -195,6 +197,141 @@ class LabTest(cli_test):
                 lint = subprocess.run(["xmllint", "--noout", *paths], capture_output=True,
                                       timeout=60)
                 self.assertEqual(lint.returncode, 0, lint.stderr)
+
+    # --- how a newcomer reads the diagrams (issue 17 part 4) ---
+
+    def lab_with_svg(self, *names):
+        """Runs the scenarios with --json and --svg; returns {name: (events, verdict, svg root)}."""
+        with tempfile.TemporaryDirectory() as d:
+            r = self.run_orderly("lab", "--json", "--svg", d, *names, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lines = [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+            out = {}
+            for name in names or SCENARIOS:
+                mine = [e for e in lines if e["scenario"] == name]
+                out[name] = (mine[:-1], mine[-1], ET.parse(os.path.join(d, name + ".svg")).getroot())
+            return out
+
+    @staticmethod
+    def svg_texts(root, cls):
+        return [t for t in root.iter(SVG + "text") if cls in (t.get("class") or "").split()]
+
+    @staticmethod
+    def full_text(t):
+        return "".join(t.itertext())
+
+    def test_segments_labelled_data_or_ack(self):
+        if os.geteuid() != 0:
+            self.skipTest("capture needs root (CAP_NET_RAW)")
+        events, verdict, root = self.lab_with_svg("orderly-close")["orderly-close"]
+        self.assertTrue(verdict["captured"], verdict)
+        segs = self.segments(events)
+        data = [s for s in segs if s["length"] > 0]
+        acks = [s for s in segs if s["flags"] == "ACK" and s["length"] == 0]
+        self.assertTrue(data and acks, segs)
+        for s in segs:
+            self.assertNotIn(" len ", s["result"], s)
+        for s in data:
+            self.assertTrue(s["result"].startswith("data "), s)
+            self.assertNotIn("ACK", s["result"].split(",")[0], s)  # the flags are not the label
+        for s in acks:
+            self.assertEqual(s["result"], "ACK", s)
+        labels = self.svg_texts(root, "segment-label")
+        self.assertEqual(len(labels), len(segs))
+        for t, s in zip(labels, segs):
+            self.assertTrue(self.full_text(t).startswith(s["result"]), (self.full_text(t), s))
+            if s["length"] > 0 and s["flags"] != "data":  # flags drawn small beside data
+                small = [x for x in t.iter(SVG + "tspan") if x.get("class") == "flags"]
+                self.assertEqual([x.text for x in small], [s["flags"]])
+                self.assertLess(float(small[0].get("font-size")), float(t.get("font-size")))
+
+    def test_retransmissions_marked(self):
+        if os.geteuid() != 0:
+            self.skipTest("capture needs root (CAP_NET_RAW)")
+        events, verdict, root = self.lab_with_svg("orderly-close")["orderly-close"]
+        down = [s for s in self.segments(events, sender="server") if s["length"] > 0]
+        # The reply is 262,144 B; whatever the segments carry beyond that was sent twice.
+        fresh = sum(s["length"] - s["retransmitted"] for s in down)
+        self.assertEqual(fresh, 256 * 1024, down)
+        again = [s for s in self.segments(events) if s["retransmitted"] > 0]
+        for s in again:
+            self.assertTrue(s["retransmission"], s)
+            self.assertIn("retransmitted", s["result"], s)
+        for s in self.segments(events):
+            if s["retransmission"]:
+                self.assertIn("retransmit", s["result"], s)
+        marked = [e for e in root.iter(SVG + "line")
+                  if "retransmission" in (e.get("class") or "").split()]
+        self.assertEqual(len(marked), len([s for s in self.segments(events) if s["retransmission"]]))
+
+    def test_calls_drawn_as_spans_with_states_at_return(self):
+        events, verdict, root = self.lab_with_svg("orderly-close")["orderly-close"]
+        for c in self.calls(events):
+            self.assertGreaterEqual(c["t_end_ms"], c["t_ms"], c)
+        close = self.calls(events, "server", "close_gracefully")[0]
+        self.assertEqual(close["server_state"], "TIME_WAIT")  # its state when it returned
+        # Events happened while it ran (the client's reading), so it is a span in the diagram
+        # whose result sits below them.
+        inside = [e for e in events if close["t_ms"] < e["t_ms"] <= close["t_end_ms"]]
+        self.assertTrue(inside, close)
+        starts = [t for t in self.svg_texts(root, "call")
+                  if "close_gracefully" in self.full_text(t)]
+        returns = [t for t in self.svg_texts(root, "call-return")
+                   if "clean" in self.full_text(t) and "TIME_WAIT" in self.full_text(t)]
+        self.assertEqual(len(starts), 1)
+        self.assertEqual(len(returns), 1)
+        y0, y1 = float(starts[0].get("y")), float(returns[0].get("y"))
+        self.assertGreater(y1, y0)
+        spans = [r for r in root.iter(SVG + "rect") if r.get("class") == "span"
+                 and abs(float(r.get("y")) - y0) < 1]
+        self.assertEqual(len(spans), 1)
+        self.assertAlmostEqual(float(spans[0].get("y")) + float(spans[0].get("height")), y1, delta=5)
+        if verdict["captured"]:
+            fin = [t for t in self.svg_texts(root, "segment-label")
+                   if "FIN" in self.full_text(t) and float(t.get("y")) > y0]
+            self.assertTrue(fin)
+            self.assertTrue(all(float(t.get("y")) < y1 for t in fin), "FINs drawn after the return")
+
+    def test_one_word_for_closed_and_notes_clear_of_timelines(self):
+        runs = self.lab_with_svg()
+        notes = 0
+        for name, (events, verdict, root) in runs.items():
+            for e in self.calls(events):
+                self.assertNotIn("CLOSE", (e["client_state"], e["server_state"]), e)
+            for t in root.iter(SVG + "text"):
+                self.assertNotRegex(self.full_text(t), r"\[CLOSE\]", name)
+            xs = sorted(float(l.get("x1")) for l in root.iter(SVG + "line")
+                        if l.get("class") == "timeline")
+            self.assertEqual(len(xs), 2, name)
+            for t in self.svg_texts(root, "note"):
+                notes += 1
+                half = len(self.full_text(t)) * 11 * 0.6 / 2  # monospace, font-size 11
+                x = float(t.get("x"))
+                self.assertEqual(t.get("text-anchor"), "middle")
+                self.assertEqual(t.get("font-size"), "11")
+                self.assertGreater(x - half, xs[0], (name, self.full_text(t)))
+                self.assertLess(x + half, xs[1], (name, self.full_text(t)))
+        self.assertGreater(notes, 0, "no note drawn at all")
+
+    def test_text_shows_a_spanning_call_where_it_returned(self):
+        r = self.run_orderly("lab", "orderly-close", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        start = [i for i, line in enumerate(lines)
+                 if re.match(r"^ *[0-9.]+  server +close_gracefully\(\) ", line)]
+        ret = [i for i, line in enumerate(lines) if "<- close_gracefully()" in line]
+        self.assertEqual(len(start), 1, lines)
+        self.assertEqual(len(ret), 1, lines)
+        self.assertTrue(lines[start[0]].rstrip().endswith("..."), lines[start[0]])
+        self.assertIn("clean", lines[ret[0]])
+        self.assertIn("TIME_WAIT", lines[ret[0]])
+        # The client's reading to EOF happened while it ran, so it is above the return.
+        read_end = [i for i, line in enumerate(lines)
+                    if "<- read_to_end()" in line and "end-of-stream" in line]
+        self.assertTrue(read_end and start[0] < read_end[0] < ret[0], lines)
+        fins = [i for i, line in enumerate(lines) if " segment " in line and "FIN" in line]
+        for i in fins:
+            self.assertLess(i, ret[0], "a FIN shown after the call that caused it returned")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,19 @@ execute_process(COMMAND ${PKG_CONFIG} --cflags --libs orderly OUTPUT_VARIABLE pc
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "pkg-config does not know orderly")
 endif()
+# C++20 is a minimum: the flags pick no standard, so a C++23 consumer is not downgraded.
+if(pc_flags MATCHES "-std=")
+  message(FATAL_ERROR "orderly.pc forces a language standard on its consumers: ${pc_flags}")
+endif()
 separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
 separate_arguments(extra UNIX_COMMAND "${CXX_FLAGS}")
-run(${CXX} ${extra} ${SOURCE_DIR}/main.cpp ${pc_flags} -o ${WORK_DIR}/consumer-pc)
+run(${CXX} ${extra} -std=c++20 ${SOURCE_DIR}/main.cpp ${pc_flags} -o ${WORK_DIR}/consumer-pc)
 run(${WORK_DIR}/consumer-pc)
+run(${CXX} ${extra} -std=c++23 ${SOURCE_DIR}/cxx23.cpp ${pc_flags} -o ${WORK_DIR}/consumer-cxx23)
+# Below C++20 the headers stop with an #error that says what to do.
+execute_process(COMMAND ${CXX} ${extra} -std=c++17 -fsyntax-only ${SOURCE_DIR}/main.cpp ${pc_flags}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(rc EQUAL 0 OR NOT out MATCHES "orderly needs C\\+\\+20 or later: compile with -std=c\\+\\+20")
+  message(FATAL_ERROR "a C++17 build of a consumer must stop with orderly's #error:\n${out}")
+endif()
 message(STATUS "install consumer: find_package and pkg-config both build and run")

@@ -99,6 +99,7 @@ bool parse_tcp(const unsigned char* p, std::size_t len, captured_segment& seg) {
     seg.src_port = load16(tcp);
     seg.dst_port = load16(tcp + 2);
     seg.flags = tcp[13];
+    seg.seq = static_cast<std::uint32_t>(load16(tcp + 4)) << 16 | load16(tcp + 6);
     seg.payload = ip_total > ip_header + tcp_header
                       ? static_cast<std::uint32_t>(ip_total - ip_header - tcp_header)
                       : 0;

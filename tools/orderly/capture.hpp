@@ -22,6 +22,7 @@ struct captured_segment {
     std::uint16_t dst_port = 0;
     std::uint8_t flags = 0;
     std::uint32_t payload = 0;  // TCP payload bytes
+    std::uint32_t seq = 0;      // sequence number of the first byte (or of the SYN/FIN)
 };
 
 // "SYN,ACK", "FIN,ACK", "RST", ... (PSH left out: it says nothing about how connections end).

@@ -17,6 +17,7 @@
 
 #include "capture.hpp"
 #include "cli.hpp"
+#include "lab_segments.hpp"
 #include "svg.hpp"
 
 namespace orderly::cli {
@@ -43,7 +44,7 @@ std::string state_from_proc(const char* path, std::uint16_t local_port, std::uin
         };
         if (port_of(local) == local_port && port_of(remote) == remote_port) {
             const auto st = std::stoul(state, nullptr, 16);
-            return std::string(to_string(static_cast<tcp_state>(st)));
+            return lab_state_word(std::string(to_string(static_cast<tcp_state>(st))));
         }
     }
     return {};
@@ -82,7 +83,8 @@ void lab_recorder::set_server_fd(std::size_t conn, int fd) {
 std::string lab_recorder::state_of(int fd, std::uint16_t local_port,
                                    std::uint16_t remote_port) const {
     if (fd >= 0) {
-        if (auto info = read_tcp_info(fd)) return std::string(to_string(info->state));
+        if (auto info = read_tcp_info(fd))
+            return lab_state_word(std::string(to_string(info->state)));
     }
     // Closed descriptors: the kernel may still hold the connection (FIN_WAIT2, TIME_WAIT,
     // LAST_ACK), which only the connection table shows.
@@ -90,11 +92,14 @@ std::string lab_recorder::state_of(int fd, std::uint16_t local_port,
 }
 
 void lab_recorder::call(double t_ms, std::string side, std::size_t conn, std::string call_text,
-                        std::string result_text, std::int64_t bytes) {
+                        std::string result_text, std::int64_t bytes, double t_end_ms) {
+    // Recorded right after the call returned, unless the caller says when that was.
+    const double returned = t_end_ms >= 0 ? t_end_ms : now_ms();
     std::lock_guard lock(mu_);
     lab_event e;
     e.what = lab_event::kind::call;
     e.t_ms = t_ms;
+    e.t_end_ms = returned;
     e.side = std::move(side);
     e.call = std::move(call_text);
     e.result = std::move(result_text);
@@ -198,53 +203,6 @@ std::string segment_side(const captured_segment& s, const std::vector<lab_connec
     return "?";
 }
 
-bool is_plain(const lab_event& e) {
-    return e.what == lab_event::kind::segment && e.flags.find("SYN") == std::string::npos &&
-           e.flags.find("FIN") == std::string::npos && e.flags.find("RST") == std::string::npos;
-}
-
-// Long transfers produce hundreds of data and ACK segments; a run of them between two calls says
-// no more than its totals, so it becomes one row. SYN, FIN and RST always keep their own rows.
-std::vector<lab_event> merge_runs(std::vector<lab_event> in) {
-    std::vector<lab_event> out;
-    std::size_t i = 0;
-    while (i < in.size()) {
-        if (!is_plain(in[i])) {
-            out.push_back(std::move(in[i++]));
-            continue;
-        }
-        std::size_t j = i;
-        std::uint64_t up = 0, down = 0;
-        std::uint32_t count = 0;
-        while (j < in.size() && is_plain(in[j])) {
-            (in[j].to_server ? up : down) += in[j].length;
-            count += in[j].count;
-            ++j;
-        }
-        if (j - i <= 2) {
-            for (; i < j; ++i)
-                out.push_back(std::move(in[i]));
-            continue;
-        }
-        lab_event run = in[i];
-        run.count = count;
-        run.length = up + down;
-        run.to_server = up >= down;
-        run.flags = "data";
-        run.side = run.to_server ? "client" : "server";
-        if (up > 0 && down > 0) {
-            run.call = "client <-> server";
-        } else {
-            run.call = run.to_server ? "client -> server" : "server -> client";
-        }
-        run.result = fmt::format("{} segments (data and ACKs), {} B", count, up + down);
-        if (up > 0 && down > 0) run.result += fmt::format(" ({} B up, {} B down)", up, down);
-        out.push_back(std::move(run));
-        i = j;
-    }
-    return out;
-}
-
 struct lab_config {
     std::vector<std::string> names;
     bool list = false;
@@ -258,12 +216,19 @@ void print_text(const lab_scenario& sc, const std::vector<lab_event>& events,
     fmt::print("== {}: {} ==\n", sc.name, sc.title);
     fmt::print("{:>9}  {:<9} {:<36} {:<52} {:<12} {:<12} {}\n", "t ms", "side", "call", "result",
                "client", "server", "bytes");
-    for (const auto& e : events) {
+    for (const auto& row : timeline_rows(events)) {
+        const auto& e = events[row.index];
         switch (e.what) {
             case lab_event::kind::call:
-                fmt::print("{:>9.3f}  {:<9} {:<36} {:<52} {:<12} {:<12} {}\n", e.t_ms, e.side,
-                           e.call, e.result, e.client_state, e.server_state,
-                           e.bytes >= 0 ? std::to_string(e.bytes) : "");
+                // A call that spans other rows: "..." at its start, its result where it returned.
+                if (row.spans) {
+                    fmt::print("{:>9.3f}  {:<9} {:<36} ...\n", e.t_ms, e.side, e.call);
+                    break;
+                }
+                fmt::print("{:>9.3f}  {:<9} {:<36} {:<52} {:<12} {:<12} {}\n",
+                           row.is_return ? e.t_end_ms : e.t_ms, e.side,
+                           row.is_return ? "<- " + e.call : e.call, e.result, e.client_state,
+                           e.server_state, e.bytes >= 0 ? std::to_string(e.bytes) : "");
                 break;
             case lab_event::kind::segment:
                 fmt::print("{:>9.3f}  {:<9} {:<36} {:<52}\n", e.t_ms, "segment", e.call, e.result);
@@ -285,10 +250,12 @@ void print_json(const lab_scenario& sc, const std::vector<lab_event>& events,
         fmt::print(
             "{{\"scenario\":\"{}\",\"kind\":\"{}\",\"t_ms\":{:.3f},\"side\":\"{}\",\"call\":\"{}\","
             "\"result\":\"{}\",\"client_state\":\"{}\",\"server_state\":\"{}\",\"bytes\":{},"
-            "\"flags\":\"{}\",\"length\":{},\"count\":{},\"to_server\":{}}}\n",
+            "\"flags\":\"{}\",\"length\":{},\"count\":{},\"to_server\":{},"
+            "\"retransmitted\":{},\"retransmission\":{},\"acks\":{},\"t_end_ms\":{:.3f}}}\n",
             sc.name, kind_name(e.what), e.t_ms, json_escape(e.side), json_escape(e.call),
             json_escape(e.result), e.client_state, e.server_state, e.bytes, e.flags, e.length,
-            e.count, e.to_server);
+            e.count, e.to_server, e.retransmitted, e.retransmission, e.acks,
+            e.t_end_ms >= 0 ? e.t_end_ms : e.t_ms);
     }
     fmt::print(
         "{{\"scenario\":\"{}\",\"kind\":\"verdict\",\"showed_lesson\":{},\"verdict\":\"{}\","
@@ -372,7 +339,7 @@ int run_lab(const lab_config& cfg) {
                 e.call = e.side + " -> " + peer;
                 e.flags = flags_to_string(s.flags);
                 e.length = s.payload;
-                e.result = fmt::format("{} len {}", e.flags, s.payload);
+                e.seq = s.seq;
                 events.push_back(std::move(e));
             }
             capture_note = fmt::format("captured on lo with AF_PACKET ({} segments on port {})",
@@ -380,6 +347,10 @@ int run_lab(const lab_config& cfg) {
         }
         std::stable_sort(events.begin(), events.end(),
                          [](const lab_event& a, const lab_event& b) { return a.t_ms < b.t_ms; });
+        mark_retransmissions(events);
+        for (auto& e : events) {
+            if (e.what == lab_event::kind::segment) e.result = segment_label(e);
+        }
         events = merge_runs(std::move(events));
 
         if (cfg.json) {

@@ -25,11 +25,16 @@ struct lab_event {
     std::string client_state;  // TCP state of the client socket after the call
     std::string server_state;
     std::int64_t bytes = -1;  // bytes moved by the call, -1 when not applicable
+    double t_end_ms = -1;     // calls: when the call returned (the states are those at return)
     // Segments only.
     std::string flags;         // "SYN", "FIN,ACK", "RST", "ACK" (data runs: "data")
     std::uint64_t length = 0;  // payload bytes (sum for a run of data segments)
     std::uint32_t count = 1;   // segments in this row (runs of data/ACK segments are merged)
     bool to_server = true;
+    std::uint32_t seq = 0;            // sequence number (one captured segment)
+    bool retransmission = false;      // repeats sequence space its sender had already sent
+    std::uint64_t retransmitted = 0;  // payload bytes of this row that were sent before
+    std::uint32_t acks = 0;           // pure ACKs in this row (runs)
 };
 
 // One connection of a scenario: its ports, and its descriptors while they are open (TCP_INFO is
@@ -55,8 +60,9 @@ class lab_recorder {
 
     // Records a call that started at `t_ms` on `side` of connection `conn`, with the states of
     // both of its sockets as they are now.
+    // `t_end_ms`: when the call returned, if not just now.
     void call(double t_ms, std::string side, std::size_t conn, std::string call, std::string result,
-              std::int64_t bytes = -1);
+              std::int64_t bytes = -1, double t_end_ms = -1);
     void note(std::string text);
     void add_segment(lab_event e);
 

@@ -85,7 +85,7 @@ lab_pair open_pair(lab_recorder& rec, listener& l, const std::string& suffix = {
     p.conn = rec.add_connection(c);
     rec.call(t_connect, p.client_side, p.conn,
              fmt::format("connect({})", l.local_endpoint().to_string()),
-             fmt::format("ok, local port {}", c.client_port));
+             fmt::format("ok, local port {}", c.client_port), -1, t_accept);
     rec.call(t_accept, p.server_side, p.conn, "accept()",
              fmt::format("ok, peer port {}", c.client_port));
     return p;

@@ -7,6 +7,12 @@
 #include <system_error>
 #include <utility>
 
+// orderly needs C++20 or later. Neither the package's pkg-config flags nor its CMake target pin a
+// standard (the target asks for cxx_std_20 as a minimum), so a consumer chooses 20, 23, ...
+#if __cplusplus < 202002L
+#error "orderly needs C++20 or later: compile with -std=c++20 (or a newer standard)"
+#endif
+
 namespace orderly {
 
 struct error_info {

@@ -1,10 +1,12 @@
 #pragma once
 // result<T, E>: a value or an error, shaped like C++23 std::expected so that code can move to it
-// later. value() on an error throws std::system_error; everything else is noexcept-friendly so hot
+// later. value() on an error throws std::system_error (for an error_info, error_info_exception,
+// whose what() is the error's message()); everything else is noexcept-friendly so hot
 // paths can branch on has_value() without exceptions.
 
 #include <cassert>
 #include <new>
+#include <stdexcept>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -28,12 +30,25 @@ inline failure<error_info> fail(std::error_code ec, std::string detail) {
     return {error_info{ec, std::move(detail)}};
 }
 
+// What value() throws for an error_info: a std::system_error whose what() is exactly
+// error_info::message(). std::system_error(code, detail) would append the code's message to a
+// detail that already ends with it ("connect to ...: Connection refused: Connection refused").
+class error_info_exception : public std::system_error {
+  public:
+    explicit error_info_exception(const error_info& e)
+        : std::system_error(e.code), message_(e.message()) {}
+    [[nodiscard]] const char* what() const noexcept override { return message_.what(); }
+
+  private:
+    std::runtime_error message_;  // copies without throwing, unlike a std::string
+};
+
 namespace detail {
 [[noreturn]] inline void throw_error(const std::error_code& ec) {
     throw std::system_error(ec);
 }
 [[noreturn]] inline void throw_error(const error_info& e) {
-    throw std::system_error(e.code, e.detail);
+    throw error_info_exception(e);
 }
 }  // namespace detail
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,28 @@ TEST(result, error_info_throws_with_detail) {
     } catch (const std::system_error& e) {
         EXPECT_NE(std::string(e.what()).find("bad port 'x'"), std::string::npos);
         EXPECT_EQ(e.code(), errc::address_parse);
+    }
+}
+
+// The detail of a system error already ends with the code's message; what() must not repeat it.
+TEST(result, error_info_what_is_the_message_once) {
+    const auto refused = errno_code(ECONNREFUSED);
+    const std::string detail = "connect to 127.0.0.1:7000: " + refused.message();
+    result<int, error_info> r = fail(refused, detail);
+    try {
+        (void)r.value();
+        FAIL() << "value() on an error must throw";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(std::string(e.what()), detail);
+        EXPECT_EQ(e.code(), std::errc::connection_refused);
+    }
+    // Without a detail, what() is the code's message, as error_info::message() says.
+    result<void, error_info> bare = fail(refused);
+    try {
+        bare.value();
+        FAIL() << "value() on an error must throw";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(std::string(e.what()), refused.message());
     }
 }
 
