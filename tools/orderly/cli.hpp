@@ -36,6 +36,8 @@ std::optional<std::uint64_t> parse_size(std::string_view text);
 // CLI11 validators for the two forms, so that bad values are usage errors naming the option.
 std::string check_duration(const std::string& text);
 std::string check_size(const std::string& text);
+// A CLI11 check for a count option: a whole number 0..max, else a message saying the range.
+std::function<std::string(const std::string&)> check_count_range(std::uint64_t max);
 
 // How the close report of a connection is printed (--report, --json).
 struct report_options {

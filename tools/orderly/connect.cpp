@@ -93,7 +93,7 @@ void add_connect_command(CLI::App& app, runner& run) {
         "But a peer may take our FIN as the end and stop sending (nginx and other HTTP\n"
         "servers, nc -l): for those use --on-stdin-eof quiet=2s (see below).");
     sub->add_option("address", cfg->where,
-                    "Where to connect: HOST:PORT, [v6]:PORT or unix:/path\n"
+                    "Where to connect: HOST:PORT, [v6]:PORT, unix:/path or unix:@name\n"
                     "  e.g. orderly connect example.org:80, orderly connect [::1]:8080")
         ->type_name("ADDRESS")
         ->required();

@@ -85,8 +85,10 @@ void add_listen_command(CLI::App& app, runner& run) {
         "Listen on HOST:PORT, accept one connection and pump stdin/stdout like connect.\n"
         "Prints 'listening on <endpoint>' as its first line on stderr (port 0 picks a free port).");
     sub->add_option("address", cfg->where,
-                    "Where to listen: HOST:PORT, [v6]:PORT or unix:/path; port 0 = any free port\n"
+                    "Where to listen: HOST:PORT, [v6]:PORT, unix:/path or unix:@name (Linux\n"
+                    "  abstract socket); port 0 = any free port\n"
                     "  e.g. orderly listen 127.0.0.1:0, orderly listen unix:/tmp/o.sock")
+        ->type_name("ADDRESS")
         ->required();
     sub->add_flag("-k,--keep", cfg->keep,
                   "Accept connections one after another until SIGINT/SIGTERM\n"

@@ -122,7 +122,27 @@ std::string check_duration(const std::string& text) {
 
 std::string check_size(const std::string& text) {
     if (parse_size(text)) return {};
+    // Digits and a known unit, but too many: say so rather than "not a byte count".
+    std::size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
+        ++digits;
+    const std::string unit = text.substr(digits);
+    if (digits > 0 && parse_size("1" + unit)) {
+        return "'" + text + "' overflows: the largest byte count is " + std::to_string(UINT64_MAX) +
+               " (16 EiB - 1)";
+    }
     return "'" + text + "' is not a byte count (examples: 100, 64K, 1M)";
+}
+
+std::function<std::string(const std::string&)> check_count_range(std::uint64_t max) {
+    return [max](const std::string& text) -> std::string {
+        std::uint64_t n = 0;
+        const auto* last = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), last, n);
+        if (!text.empty() && ptr == last && ec == std::errc() && n <= max) return {};
+        return "'" + text + "' is not allowed: expected a whole number from 0 to " +
+               std::to_string(max);
+    };
 }
 
 stdin_eof_action parse_stdin_eof_action(std::string_view text, clock::duration* quiet) {
