@@ -120,6 +120,8 @@ void add_connect_command(CLI::App& app, runner& run) {
         std::string("Examples:\n"
                     "  printf 'GET / HTTP/1.0\\r\\n\\r\\n' | orderly connect example.org:80\n"
                     "  orderly connect --report --timeout 2s 127.0.0.1:8080 < request.bin\n"
+                    "  printf 'GET /big HTTP/1.0\\r\\n\\r\\n' | orderly connect --on-stdin-eof "
+                    "quiet=2s nginx.local:80\n"
                     "  orderly connect unix:/run/app.sock\n\n") +
         exit_codes_help);
     sub->callback([cfg, &run] { run = [cfg] { return run_connect(*cfg); }; });
