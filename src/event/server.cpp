@@ -43,9 +43,9 @@ clock::duration time_left(deadline until) {
 }  // namespace
 
 std::string stop_summary::to_string() const {
-    std::string s = "stopped in " +
-                    std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) +
-                    " ms: " + std::to_string(connections) + " connections";
+    std::string s =
+        "stopped in " + std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) +
+        " ms: " + std::to_string(connections) + (connections == 1 ? " connection" : " connections");
     if (connections > 0) s += " (";
     bool first = true;
     for (std::size_t i = 0; i < outcomes.size(); ++i) {

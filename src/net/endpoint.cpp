@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "address_hints.hpp"
 #include "orderly/core/errc.hpp"
 
 namespace orderly {
@@ -143,6 +144,8 @@ struct split_parts {
     bool bracketed = false;
 };
 
+result<split_parts, error_info> split_brackets(std::string_view text);
+
 // The shape shared by split_host_port() and parse(): brackets balanced, one port after the last
 // colon. Values are not checked here.
 result<split_parts, error_info> split_shape(std::string_view text) {
@@ -153,6 +156,24 @@ result<split_parts, error_info> split_shape(std::string_view text) {
     if (text.find('\0') != std::string_view::npos) {
         return parse_error("address contains a NUL byte: expected HOST:PORT or [IPv6]:PORT");
     }
+    if (auto hint = detail::scheme_hint(text)) return parse_error(std::move(*hint));
+    auto parts = split_brackets(text);
+    if (!parts) return parts;
+    if (auto hint = detail::signed_port_hint(parts->port, text)) {
+        return parse_error(std::move(*hint));
+    }
+    // "999.1.1.1" is a mistyped IPv4 address, not a name: no lookup, a usage error.
+    in_addr v4{};
+    const std::string host(parts->host);
+    if (!parts->bracketed && detail::looks_dotted_numeric(host) &&
+        ::inet_pton(AF_INET, host.c_str(), &v4) != 1) {
+        return bad_ipv4_host(parts->host, text);
+    }
+    return parts;
+}
+
+// split_shape() without the checks for likely typos.
+result<split_parts, error_info> split_brackets(std::string_view text) {
     split_parts parts;
     if (text.front() == '[') {
         const auto close = text.find(']');

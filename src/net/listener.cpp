@@ -7,6 +7,7 @@
 
 #include <cerrno>
 
+#include "address_hints.hpp"
 #include "orderly/core/errc.hpp"
 #include "orderly/net/socket_options.hpp"
 
@@ -15,7 +16,9 @@ namespace {
 
 failure<error_info> fail_at(const char* call, const endpoint& at, int err) {
     std::string what = std::string(call) + " " + at.to_string() + ": " + errno_code(err).message();
-    if (err == EADDRINUSE) {
+    if (err == EADDRINUSE && at.family() == address_family::unix_path) {
+        what += detail::unix_path_in_use_hint(at.host());
+    } else if (err == EADDRINUSE) {
         what += " (another socket is bound there; choose another port, or port 0 for any free one)";
     } else if (err == EACCES && at.is_ip() && at.port() != 0 && at.port() < 1024) {
         what += " (ports below 1024 need privileges; use a port >= 1024 or port 0)";

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "address_hints.hpp"
 #include "orderly/core/errc.hpp"
 
 namespace orderly {
@@ -118,7 +119,9 @@ result<std::vector<endpoint>, error_info> resolve(std::string_view host, std::st
             auto numeric = endpoint::parse(text);
             if (numeric) return one_numeric(*numeric, host, opts);
             // A numeric address with a bad scope id must not fall through to a DNS lookup.
-            if (looks_like_ip(host)) return failure{numeric.error()};
+            if (looks_like_ip(host) || detail::looks_dotted_numeric(host)) {
+                return failure{numeric.error()};
+            }
         }
     }
 

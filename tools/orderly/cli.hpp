@@ -36,6 +36,8 @@ std::optional<std::uint64_t> parse_size(std::string_view text);
 // CLI11 validators for the two forms, so that bad values are usage errors naming the option.
 std::string check_duration(const std::string& text);
 std::string check_size(const std::string& text);
+// A CLI11 check for a count option: a whole number 0..max, else a message saying the range.
+std::function<std::string(const std::string&)> check_count_range(std::uint64_t max);
 
 // How the close report of a connection is printed (--report, --json).
 struct report_options {
@@ -53,9 +55,12 @@ bool stop_requested() noexcept;
 void ignore_sigpipe();
 
 // What connect and listen do when stdin ends.
-enum class stdin_eof_action { half_close, close, keep };
-// "half-close", "close", "keep" (already validated by the option's check).
-stdin_eof_action parse_stdin_eof_action(std::string_view text);
+enum class stdin_eof_action { half_close, close, keep, quiet };
+// "half-close", "close", "keep" or "quiet=DURATION" (already validated by the option's check);
+// `quiet` receives the duration of quiet=DURATION.
+stdin_eof_action parse_stdin_eof_action(std::string_view text, clock::duration* quiet = nullptr);
+// The option's check: empty when `text` is one of the forms above, else the message.
+std::string check_stdin_eof(const std::string& text);
 
 // A DURATION option ("250ms", "2s"); a bad value is a usage error naming the option.
 CLI::Option* add_duration_option(CLI::App& sub, const std::string& name, std::string& into,
@@ -66,6 +71,9 @@ void add_exchange_options(CLI::App& sub, std::string& on_stdin_eof, std::string&
 
 struct pump_options {
     stdin_eof_action on_stdin_eof = stdin_eof_action::half_close;
+    // For stdin_eof_action::quiet: after stdin's end, our FIN waits until nothing has arrived
+    // for this long (counted from the last byte received, or from stdin's end).
+    clock::duration quiet = std::chrono::seconds(1);
     std::optional<clock::duration> idle_timeout;  // nothing moved in either direction for this long
     deadline until = deadline::never();           // the whole exchange
     clock::duration close_timeout = std::chrono::seconds(5);
@@ -76,7 +84,19 @@ struct pump_options {
 struct pump_result {
     int code = exit_ok;
     close_report report;
+    // We had sent our FIN (half-close) and the peer's EOF came after it: a peer that treats our
+    // FIN as "abort" (nginx, `nc -l`) may have cut its reply short, so the report says so.
+    bool peer_ended_while_half_closed = false;
+    bool hint_quiet = false;  // the default half-close was in use: suggest quiet=DURATION
 };
+
+// The close report with what the pump knows (peer_ended_while_half_closed): one line for
+// --report, one JSON object for --json.
+std::string exchange_text(const pump_result& r);
+std::string exchange_json(const pump_result& r);
+// print_report() for a pumped connection.
+void print_exchange_report(const report_options& opts, const pump_result& r,
+                           std::string_view label = {});
 
 // Copies in_fd to the socket and the socket to out_fd until both directions ended (or an error,
 // a timeout), then ends the connection. Never throws. Prints errors to stderr.

@@ -46,7 +46,7 @@ int run_connect(const connect_config& cfg) {
     ignore_sigpipe();
     install_stop_signals();
     pump_options po;
-    po.on_stdin_eof = parse_stdin_eof_action(cfg.on_stdin_eof);
+    po.on_stdin_eof = parse_stdin_eof_action(cfg.on_stdin_eof, &po.quiet);
     if (!cfg.idle_timeout.empty()) po.idle_timeout = parse_duration(cfg.idle_timeout);
     if (!cfg.deadline_text.empty()) po.until = deadline::after(*parse_duration(cfg.deadline_text));
     po.close_timeout = *parse_duration(cfg.close_timeout);
@@ -73,10 +73,10 @@ int run_connect(const connect_config& cfg) {
     }
     auto r = pump(*s, po);
     if (cfg.report.json) {
-        fmt::print(stderr, "{}\n", json_with_connect(r.report.to_json(), how));
+        fmt::print(stderr, "{}\n", json_with_connect(exchange_json(r), how));
         (void)std::fflush(stderr);
     } else {
-        print_report(cfg.report, r.report);
+        print_exchange_report(cfg.report, r);
     }
     return r.code;
 }
@@ -89,9 +89,11 @@ void add_connect_command(CLI::App& app, runner& run) {
         "connect",
         "Connect to HOST:PORT, copy stdin to the socket and the socket to stdout.\n"
         "When stdin ends it half-closes (sends FIN) and keeps printing the reply until the\n"
-        "peer's EOF, then closes: no reply is cut off, unlike nc without -N or socat's 0.5 s.");
+        "peer's EOF, then closes: we cut no reply off, unlike nc without -N or socat's 0.5 s.\n"
+        "But a peer may take our FIN as the end and stop sending (nginx and other HTTP\n"
+        "servers, nc -l): for those use --on-stdin-eof quiet=2s (see below).");
     sub->add_option("address", cfg->where,
-                    "Where to connect: HOST:PORT, [v6]:PORT or unix:/path\n"
+                    "Where to connect: HOST:PORT, [v6]:PORT, unix:/path or unix:@name\n"
                     "  e.g. orderly connect example.org:80, orderly connect [::1]:8080")
         ->type_name("ADDRESS")
         ->required();
@@ -118,6 +120,8 @@ void add_connect_command(CLI::App& app, runner& run) {
         std::string("Examples:\n"
                     "  printf 'GET / HTTP/1.0\\r\\n\\r\\n' | orderly connect example.org:80\n"
                     "  orderly connect --report --timeout 2s 127.0.0.1:8080 < request.bin\n"
+                    "  printf 'GET /big HTTP/1.0\\r\\n\\r\\n' | orderly connect --on-stdin-eof "
+                    "quiet=2s nginx.local:80\n"
                     "  orderly connect unix:/run/app.sock\n\n") +
         exit_codes_help);
     sub->callback([cfg, &run] { run = [cfg] { return run_connect(*cfg); }; });

@@ -25,7 +25,7 @@ exit_code exit_code_for(const std::error_code& ec) noexcept;
 inline constexpr const char* exit_codes_help =
     "Exit codes:\n"
     "  0  both directions ended in order (doctor: no findings)\n"
-    "  1  other runtime error\n"
+    "  1  other runtime error (also: --on-stdin-eof close reset the peer, reply unread)\n"
     "  2  usage error (bad option or address; the message names the bad part)\n"
     "  3  connection refused, network unreachable, or name not resolved\n"
     "  4  connection reset by peer\n"

@@ -63,14 +63,14 @@ int run_listen(const listen_config& cfg) {
         if (cfg.verbose) fmt::print(stderr, "accepted {}\n", label);
 
         pump_options po;
-        po.on_stdin_eof = parse_stdin_eof_action(cfg.on_stdin_eof);
+        po.on_stdin_eof = parse_stdin_eof_action(cfg.on_stdin_eof, &po.quiet);
         if (!cfg.idle_timeout.empty()) po.idle_timeout = parse_duration(cfg.idle_timeout);
         po.close_timeout = *parse_duration(cfg.close_timeout);
         // Once stdin has ended, later connections (--keep) get our FIN at once.
         po.in_fd = stdin_used_up ? -1 : 0;
         auto r = pump(*s, po);
         if (po.in_fd >= 0) stdin_used_up = true;
-        print_report(cfg.report, r.report, label);
+        print_exchange_report(cfg.report, r, label);
         last_code = r.code;
         if (!cfg.keep || stop_requested()) return last_code;
     }
@@ -85,8 +85,10 @@ void add_listen_command(CLI::App& app, runner& run) {
         "Listen on HOST:PORT, accept one connection and pump stdin/stdout like connect.\n"
         "Prints 'listening on <endpoint>' as its first line on stderr (port 0 picks a free port).");
     sub->add_option("address", cfg->where,
-                    "Where to listen: HOST:PORT, [v6]:PORT or unix:/path; port 0 = any free port\n"
+                    "Where to listen: HOST:PORT, [v6]:PORT, unix:/path or unix:@name (Linux\n"
+                    "  abstract socket); port 0 = any free port\n"
                     "  e.g. orderly listen 127.0.0.1:0, orderly listen unix:/tmp/o.sock")
+        ->type_name("ADDRESS")
         ->required();
     sub->add_flag("-k,--keep", cfg->keep,
                   "Accept connections one after another until SIGINT/SIGTERM\n"

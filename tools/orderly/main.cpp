@@ -26,6 +26,13 @@ int run_main(int argc, char** argv) {
     const auto app_ptr = make_app(run);
     CLI::App& app = *app_ptr;
 
+    if (argc > 1) {
+        if (auto unknown = unknown_subcommand(app, argv[1])) {
+            fmt::print(stderr, "orderly: {}\nRun 'orderly --help' for the subcommands.\n",
+                       *unknown);
+            return exit_usage;
+        }
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -7,8 +7,10 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "cli.hpp"
@@ -51,6 +53,24 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
     std::size_t pending_off = 0;
     std::vector<char> buf(std::size_t{64} * 1024);
     auto last_activity = clock::now();
+    // quiet=DURATION: when stdin's end was seen and when the peer's last byte arrived; our FIN
+    // waits until both are DURATION ago. After that FIN the peer has --close-timeout to end.
+    std::optional<clock::time_point> stdin_done_at;
+    auto last_received = clock::time_point::min();
+    deadline fin_wait = deadline::never();
+    bool fin_before_peer_eof = false;
+    out.hint_quiet = opts.on_stdin_eof == stdin_eof_action::half_close;
+    std::error_code fin_error;
+    auto send_fin = [&]() -> bool {
+        auto r = s.shutdown(shut::write);
+        if (!r) {
+            fin_error = r.error();
+            return false;
+        }
+        fin_sent = true;
+        fin_before_peer_eof = !s.peer_eof_seen();
+        return true;
+    };
 
     // `local` failures (stdin, stdout, poll) are ours, not the peer's: exit 1 whatever errno says
     // (EPIPE on stdout must not look like a reset by the peer).
@@ -86,17 +106,35 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
         }
         if (opts.until.expired()) return time_out("deadline passed before both directions ended");
         const bool stdin_done = !stdin_open && pending_off >= pending.size();
+        deadline quiet_until = deadline::never();
         if (stdin_done && !fin_sent) {
+            if (!stdin_done_at) stdin_done_at = clock::now();
             if (opts.on_stdin_eof == stdin_eof_action::half_close) {
-                auto r = s.shutdown(shut::write);
-                if (!r) return fail_with(r.error(), "shutdown(write)");
-                fin_sent = true;
+                if (!send_fin()) return fail_with(fin_error, "shutdown(write)");
             } else if (opts.on_stdin_eof == stdin_eof_action::close) {
                 out.report = s.close();
+                if (out.report.outcome == close_outcome::unread_data_discarded) {
+                    // Our close reset the connection: the peer sees an error, we lost bytes.
+                    out.code = exit_failure;
+                    print_error(fmt::format(
+                        "closed with {} B of the reply unread, so the peer got RST "
+                        "(--on-stdin-eof close); use half-close or quiet=DURATION to read it",
+                        out.report.unread_bytes));
+                }
                 return out;
+            } else if (opts.on_stdin_eof == stdin_eof_action::quiet && !s.peer_eof_seen()) {
+                quiet_until = deadline::at(std::max(*stdin_done_at, last_received) + opts.quiet);
+                if (quiet_until.expired()) {
+                    if (!send_fin()) return fail_with(fin_error, "shutdown(write)");
+                    fin_wait = deadline::after(opts.close_timeout);
+                    quiet_until = deadline::never();
+                }
             }
         }
         if (stdin_done && s.peer_eof_seen()) break;
+        if (fin_wait.expired()) {
+            return time_out("the peer did not end within --close-timeout after our FIN");
+        }
 
         pollfd fds[2]{};
         nfds_t n = 0;
@@ -111,10 +149,10 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
         const int sock_slot = static_cast<int>(n);
         fds[n++] = {s.native_handle(), sock_events, 0};
 
-        deadline wait_until = opts.until;
-        if (opts.idle_timeout) {
-            wait_until = earliest(wait_until, deadline::at(last_activity + *opts.idle_timeout));
-        }
+        deadline idle_until = deadline::never();
+        if (opts.idle_timeout) idle_until = deadline::at(last_activity + *opts.idle_timeout);
+        const deadline wait_until =
+            earliest(earliest(opts.until, idle_until), earliest(quiet_until, fin_wait));
         const int rc = ::poll(fds, n, wait_until.poll_timeout_ms());
         if (rc < 0) {
             if (errno == EINTR) {
@@ -123,10 +161,10 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
             return fail_with(errno_code(errno), "poll", true);
         }
         if (rc == 0) {
-            if (!wait_until.expired()) continue;  // woke early by rounding
-            if (!opts.until.expired())
+            if (idle_until.expired() && !opts.until.expired())
                 return time_out("idle timeout: nothing moved in either direction");
-            // The whole-exchange deadline is checked at the top of the loop.
+            // Early wake-ups by rounding, the quiet time, the FIN wait and the whole-exchange
+            // deadline are all handled at the top of the loop.
             continue;
         }
 
@@ -171,6 +209,7 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
             if (got) {
                 if (*got > 0) {
                     last_activity = clock::now();
+                    last_received = last_activity;
                     if (opts.out_fd >= 0 && !write_all(opts.out_fd, buf.data(), *got)) {
                         return fail_with(errno_code(errno), "writing stdout", true);
                     }
@@ -181,6 +220,7 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
         }
     }
 
+    out.peer_ended_while_half_closed = fin_before_peer_eof;
     // Both directions ended: our FIN (now, for --on-stdin-eof keep) and the peer's are exchanged.
     close_options co;
     co.timeout = opts.close_timeout;

@@ -284,7 +284,9 @@ void add_serve_command(CLI::App& app, runner& run) {
         ->required()
         ->check(CLI::IsMember({"echo", "discard", "reply"}));
     sub->add_option("address", cfg->where,
-                    "Where to listen: HOST:PORT, [v6]:PORT or unix:/path; port 0 = any free port")
+                    "Where to listen: HOST:PORT, [v6]:PORT, unix:/path or unix:@name (Linux\n"
+                    "  abstract socket); port 0 = any free port")
+        ->type_name("ADDRESS")
         ->required();
     sub->add_option("--bytes", cfg->bytes,
                     "reply: how many bytes to send (default 0; K, M, G suffixes), e.g. --bytes 1M")
@@ -322,10 +324,12 @@ void add_serve_command(CLI::App& app, runner& run) {
     sub->add_option("--max-connections", cfg->max_connections,
                     "Stop (gracefully) after this many connections; 0 = never (default),\n"
                     "  e.g. --max-connections 1")
-        ->type_name("N");
+        ->type_name("N")
+        ->check(check_count_range(UINT64_MAX));
     sub->add_option("--threads", cfg->threads,
-                    "Event-loop threads; 0 = one per core (default), e.g. --threads 1")
-        ->type_name("N");
+                    "Event-loop threads, 0 to 256; 0 = one per core (default), e.g. --threads 1")
+        ->type_name("N")
+        ->check(check_count_range(256));
     sub->add_flag(
         "--dual-stack", cfg->dual_stack,
         "On [::]:PORT, accept IPv4 clients too, e.g. orderly serve echo --dual-stack [::]:0");

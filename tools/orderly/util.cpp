@@ -122,13 +122,50 @@ std::string check_duration(const std::string& text) {
 
 std::string check_size(const std::string& text) {
     if (parse_size(text)) return {};
+    // Digits and a known unit, but too many: say so rather than "not a byte count".
+    std::size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
+        ++digits;
+    const std::string unit = text.substr(digits);
+    if (digits > 0 && parse_size("1" + unit)) {
+        return "'" + text + "' overflows: the largest byte count is " + std::to_string(UINT64_MAX) +
+               " (16 EiB - 1)";
+    }
     return "'" + text + "' is not a byte count (examples: 100, 64K, 1M)";
 }
 
-stdin_eof_action parse_stdin_eof_action(std::string_view text) {
+std::function<std::string(const std::string&)> check_count_range(std::uint64_t max) {
+    return [max](const std::string& text) -> std::string {
+        std::uint64_t n = 0;
+        const auto* last = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), last, n);
+        if (!text.empty() && ptr == last && ec == std::errc() && n <= max) return {};
+        return "'" + text + "' is not allowed: expected a whole number from 0 to " +
+               std::to_string(max);
+    };
+}
+
+stdin_eof_action parse_stdin_eof_action(std::string_view text, clock::duration* quiet) {
     if (text == "close") return stdin_eof_action::close;
     if (text == "keep") return stdin_eof_action::keep;
+    if (text.substr(0, 6) == "quiet=") {
+        if (quiet != nullptr) {
+            if (auto d = parse_duration(text.substr(6))) *quiet = *d;
+        }
+        return stdin_eof_action::quiet;
+    }
     return stdin_eof_action::half_close;
+}
+
+std::string check_stdin_eof(const std::string& text) {
+    if (text == "half-close" || text == "close" || text == "keep") return {};
+    if (text.substr(0, 6) == "quiet=") {
+        const auto d = parse_duration(std::string_view(text).substr(6));
+        if (d && *d > clock::duration::zero()) return {};
+        return "'" + text.substr(6) +
+               "' after quiet= is not a positive duration (e.g. quiet=500ms, quiet=2s)";
+    }
+    return "'" + text + "' is not a policy: expected half-close, close, keep or quiet=DURATION";
 }
 
 CLI::Option* add_duration_option(CLI::App& sub, const std::string& name, std::string& into,
@@ -138,13 +175,22 @@ CLI::Option* add_duration_option(CLI::App& sub, const std::string& name, std::st
 
 void add_exchange_options(CLI::App& sub, std::string& on_stdin_eof, std::string& idle_timeout,
                           std::string& close_timeout) {
-    sub.add_option("--on-stdin-eof", on_stdin_eof,
-                   "What to do when stdin ends:\n"
-                   "  half-close (default) send FIN, keep reading until the peer's EOF\n"
-                   "  close      close at once (a reply still on its way may be lost)\n"
-                   "  keep       send no FIN; read until the peer's EOF, then close\n"
-                   "  e.g. --on-stdin-eof keep")
-        ->check(CLI::IsMember({"half-close", "close", "keep"}));
+    sub.add_option(
+           "--on-stdin-eof", on_stdin_eof,
+           "What to do when stdin ends:\n"
+           "  half-close (default) send FIN, keep reading until the peer's EOF. Right for\n"
+           "             peers that answer the whole request after its end (echo, upload);\n"
+           "             but HTTP servers (nginx) and `nc -l` take our FIN as the end and\n"
+           "             stop sending: their reply is cut short (--report says so)\n"
+           "  quiet=D    send no FIN yet; keep reading; once nothing arrived for D (counted\n"
+           "             from the last byte received), send FIN and end in order. For HTTP\n"
+           "             servers, `nc -l`, redis: e.g. --on-stdin-eof quiet=2s\n"
+           "  keep       send no FIN; read until the peer's EOF, then close (a peer that\n"
+           "             never closes ends it only by --idle-timeout, exit 5)\n"
+           "  close      close at once; unread reply bytes make it an RST (exit 1)\n"
+           "  e.g. --on-stdin-eof quiet=2s")
+        ->type_name("POLICY")
+        ->check(check_stdin_eof);
     add_duration_option(sub, "--idle-timeout", idle_timeout,
                         "Give up (exit 5) when nothing moves in either direction for this long,\n"
                         "  e.g. --idle-timeout 10s");
@@ -161,6 +207,42 @@ void print_report(const report_options& opts, const close_report& r, std::string
             fmt::print(stderr, "close report: {}\n", r.to_string());
         } else {
             fmt::print(stderr, "close report {}: {}\n", label, r.to_string());
+        }
+    }
+    (void)std::fflush(stderr);
+}
+
+std::string exchange_text(const pump_result& r) {
+    std::string out = r.report.to_string();
+    if (r.peer_ended_while_half_closed) {
+        out += "; the peer ended while we had half-closed";
+        if (r.hint_quiet) {
+            out +=
+                " (a peer that takes our FIN as the end, e.g. nginx or nc -l, may have cut its "
+                "reply short: try --on-stdin-eof quiet=2s)";
+        }
+    }
+    return out;
+}
+
+std::string exchange_json(const pump_result& r) {
+    std::string out = r.report.to_json();
+    if (out.empty() || out.back() != '}') return out;
+    out.pop_back();
+    out += ",\"peer_ended_while_half_closed\":";
+    out += r.peer_ended_while_half_closed ? "true}" : "false}";
+    return out;
+}
+
+void print_exchange_report(const report_options& opts, const pump_result& r,
+                           std::string_view label) {
+    if (opts.json) {
+        fmt::print(stderr, "{}\n", exchange_json(r));
+    } else if (opts.report) {
+        if (label.empty()) {
+            fmt::print(stderr, "close report: {}\n", exchange_text(r));
+        } else {
+            fmt::print(stderr, "close report {}: {}\n", label, exchange_text(r));
         }
     }
     (void)std::fflush(stderr);

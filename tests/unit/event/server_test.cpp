@@ -507,6 +507,11 @@ TEST(server, stop_summary_reads_well) {
     EXPECT_NE(text.find("2.0 KiB"), std::string::npos) << text;
     text = stop_summary{}.to_string();
     EXPECT_NE(text.find(": 0 connections, sent 0 B"), std::string::npos) << text;
+    stop_summary one;
+    one.connections = 1;
+    one.outcomes[static_cast<std::size_t>(close_outcome::clean)] = 1;
+    text = one.to_string();
+    EXPECT_NE(text.find(": 1 connection (clean 1)"), std::string::npos) << text;
 }
 
 // --- Review: stopping while the loops are busy. ---
