@@ -71,12 +71,12 @@ if mode == "echo-unwrap":
 elif mode == "truncate":
     s.sendall(b"partial data")
     time.sleep(0.05)
-    s.shutdown(socket.SHUT_WR)  # SSLSocket.shutdown: TCP FIN with no close_notify
-    raw_drain_and_close(raw)
+    s.shutdown(socket.SHUT_WR)  # SSLSocket.shutdown drops TLS: a TCP FIN, no close_notify
+    raw_drain_and_close(s)
 elif mode in ("no-answer-fin", "no-answer-hold"):
     req = read_until_eof(s)
     say("request", len(req))
     if mode == "no-answer-hold":
         time.sleep(3)
-    raw.shutdown(socket.SHUT_WR)
-    raw_drain_and_close(raw)
+    s.shutdown(socket.SHUT_WR)  # no close_notify in answer to ours
+    raw_drain_and_close(s)
