@@ -188,5 +188,80 @@ TEST(tls_stream, handshake_deadline_with_a_silent_peer) {
     (void)c.abort();
 }
 
+// Both handshakes of one pair; returns the client's and the server's results.
+std::pair<std::error_code, std::error_code> handshake_pair(const tls_context& sctx,
+                                                           const tls_context& cctx) {
+    auto p = test::make_pair();
+    std::error_code server_error;
+    std::thread server([&] {
+        auto s = tls_stream::server(std::move(p.server), sctx).value();
+        auto hs = s.handshake(deadline::after(5s));
+        if (!hs) server_error = hs.error().code;
+        (void)s.close();
+    });
+    auto c = tls_stream::client(std::move(p.client), cctx, "localhost").value();
+    auto hs = c.handshake(deadline::after(5s));
+    std::error_code client_error = hs ? std::error_code() : hs.error().code;
+    if (hs) {  // TLS 1.3: a client learns of the server's rejection on its first read
+        char b[8];
+        auto n = c.recv(std::span(b), deadline::after(5s));
+        if (!n) client_error = n.error();
+    }
+    (void)c.close();
+    server.join();
+    return {client_error, server_error};
+}
+
+TEST(tls_stream, client_certificates_required_and_verified) {
+    test::cert_dir d;
+    test::cert_dir client_id;
+    tls_server_config s;
+    s.cert_file = d.cert;
+    s.key_file = d.key;
+    s.client_ca_file = client_id.cert;
+    s.require_client_cert = true;
+    auto sctx = tls_context::server(s).value();
+    tls_client_config c;
+    c.ca_file = d.cert;
+    auto [anon_client, anon_server] = handshake_pair(sctx, tls_context::client(c).value());
+    EXPECT_EQ(anon_server, errc::tls_handshake_failed);
+    EXPECT_TRUE(anon_client) << "a client without a certificate got through";
+    c.cert_file = client_id.cert;
+    c.key_file = client_id.key;
+    auto [ok_client, ok_server] = handshake_pair(sctx, tls_context::client(c).value());
+    EXPECT_FALSE(ok_server) << ok_server.message();
+    EXPECT_FALSE(ok_client) << ok_client.message();  // close() sent close_notify: recv said 0
+}
+
+TEST(tls_stream, alpn_mismatch_fails_and_writes_after_close_notify_are_refused) {
+    test::cert_dir d;
+    tls_client_config c;
+    c.ca_file = d.cert;
+    c.alpn = {"other/1"};
+    auto [client_error, server_error] =
+        handshake_pair(server_ctx(d, tls_version::tls1_3), tls_context::client(c).value());
+    EXPECT_EQ(server_error, errc::tls_handshake_failed);
+    EXPECT_TRUE(client_error);
+
+    auto p = test::make_pair();
+    auto sctx = server_ctx(d, tls_version::tls1_2);
+    std::thread server([&] {
+        auto s = tls_stream::server(std::move(p.server), sctx).value();
+        ASSERT_TRUE(s.handshake(deadline::after(5s)));
+        std::string ignored;
+        EXPECT_TRUE(s.read_to_end(ignored, deadline::after(5s)));
+        (void)s.close_gracefully();
+    });
+    auto t = tls_stream::client(std::move(p.client), client_ctx(d.cert, tls_version::tls1_2),
+                                "localhost")
+                 .value();
+    ASSERT_TRUE(t.handshake(deadline::after(5s)));
+    ASSERT_TRUE(t.shutdown(shut::write));
+    EXPECT_TRUE(t.close_notify_sent());
+    EXPECT_EQ(t.send("late").error(), errc::write_shut);
+    EXPECT_EQ(t.close_gracefully().outcome, close_outcome::clean);
+    server.join();
+}
+
 }  // namespace
 }  // namespace orderly
