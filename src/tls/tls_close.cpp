@@ -67,7 +67,6 @@ close_report tls_stream::close_gracefully(const tls_close_options& opts) noexcep
         fill_report(r);
         return r;
     };
-    std::uint64_t drained = 0;
     if (established_ && !tls_error_) {
         (void)queue_close_notify(until);
         (void)sock_.shutdown(shut::write);
@@ -78,8 +77,8 @@ close_report tls_stream::close_gracefully(const tls_close_options& opts) noexcep
             std::error_code ec;
             const int n = read_some(scratch, sizeof scratch, until, ec);
             if (n > 0) {
-                drained += static_cast<std::uint64_t>(n);
-                if (drained > opts.drain_limit) {
+                // The cap counts TCP bytes (records), like the report's bytes_drained.
+                if (sock_.bytes_received() - received_before > opts.drain_limit) {
                     return bounded(close_outcome::drain_limit, errc::drain_limit);
                 }
                 continue;

@@ -76,7 +76,8 @@ class tls_stream {
     close_report close() noexcept;
     close_report abort() noexcept;
     // close_notify, SHUT_WR, read and discard until the peer's close_notify and FIN (bounded by
-    // opts.timeout and opts.drain_limit), then the socket's own close_gracefully. `clean` only
+    // opts.timeout and opts.drain_limit, both in total; the cap counts TCP bytes, as the
+    // report's bytes_drained does), then the socket's own close_gracefully. `clean` only
     // with close_notify both ways and both FINs. Never throws.
     close_report close_gracefully(const tls_close_options& opts = {}) noexcept;
 

@@ -263,5 +263,37 @@ TEST(tls_stream, alpn_mismatch_fails_and_writes_after_close_notify_are_refused) 
     server.join();
 }
 
+// A peer that keeps sending after our close_notify: discarded up to the cap, then drain_limit
+// (aborted), and what was read counts as drained, not received.
+TEST(tls_stream, drain_cap_after_our_close_notify) {
+    test::cert_dir d;
+    auto p = test::make_pair();
+    auto sctx = server_ctx(d, tls_version::tls1_3);
+    std::thread server([&] {
+        auto s = tls_stream::server(std::move(p.server), sctx).value();
+        ASSERT_TRUE(s.handshake(deadline::after(5s)));
+        const std::string chunk(16384, 'x');
+        for (int i = 0; i < 400; ++i) {  // 6.4 MB at most; the client's RST stops it
+            if (!s.send_all(chunk, deadline::after(5s))) break;
+        }
+        (void)s.close();
+    });
+    auto c = tls_stream::client(std::move(p.client), client_ctx(d.cert, tls_version::tls1_3),
+                                "localhost")
+                 .value();
+    ASSERT_TRUE(c.handshake(deadline::after(5s)));
+    const auto received = c.socket().bytes_received();
+    tls_close_options o;
+    o.drain_limit = 100000;
+    const auto end = c.close_gracefully(o);
+    EXPECT_EQ(end.outcome, close_outcome::drain_limit) << end.to_string();
+    EXPECT_GT(end.bytes_drained, o.drain_limit) << end.to_string();
+    EXPECT_LT(end.bytes_drained, o.drain_limit + 40000) << end.to_string();
+    EXPECT_EQ(end.bytes_received, received) << end.to_string();
+    EXPECT_TRUE(end.tls->close_notify_sent);
+    EXPECT_FALSE(end.tls->close_notify_received);
+    server.join();
+}
+
 }  // namespace
 }  // namespace orderly
