@@ -3,7 +3,8 @@
 # Usage: sh fuzz/run.sh BUILD_DIR [--seconds N] [TARGET...]
 #   BUILD_DIR  the fuzz preset's build directory (build/fuzz)
 #   --seconds  how long each target runs (default 60)
-#   TARGET     fuzz_endpoint, fuzz_cli_args, fuzz_serve_request, fuzz_sock_diag (default: all)
+#   TARGET     fuzz_endpoint, fuzz_cli_args, fuzz_serve_request, fuzz_sock_diag,
+#              fuzz_tls_handshake (default: all)
 # Each target starts from a copy of fuzz/corpus/TARGET and fuzz/regressions/TARGET in
 # BUILD_DIR/fuzz-work/TARGET (the corpus in the repository is never changed; new inputs worth
 # keeping are copied back by hand). Prints one line per target: runs, coverage, corpus size and
@@ -41,7 +42,7 @@ done
 case "$seconds" in
   '' | *[!0-9]*) die "--seconds takes a whole number, not '$seconds'" ;;
 esac
-[ -n "$targets" ] || targets="fuzz_endpoint fuzz_cli_args fuzz_serve_request fuzz_sock_diag"
+[ -n "$targets" ] || targets="fuzz_endpoint fuzz_cli_args fuzz_serve_request fuzz_sock_diag fuzz_tls_handshake"
 
 src=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 work="$build/fuzz-work"

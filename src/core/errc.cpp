@@ -33,6 +33,19 @@ class category final : public std::error_category {
             case errc::reset_after_shut_read:
                 return "reset by our side: the peer's data arrived after shutdown(read) and our "
                        "FIN, and Linux discards such data with RST";
+            case errc::tls_handshake_failed:
+                return "TLS handshake failed";
+            case errc::tls_verify_failed:
+                return "TLS certificate verify failed";
+            case errc::tls_truncated:
+                return "TLS truncated: the peer ended TCP without close_notify, so the data may "
+                       "be cut short";
+            case errc::tls_protocol_error:
+                return "TLS protocol error";
+            case errc::tls_config_error:
+                return "TLS configuration error";
+            case errc::tls_not_established:
+                return "TLS is not established: the handshake has not completed";
         }
         return "unknown orderly error " + std::to_string(value);
     }

@@ -33,8 +33,28 @@ std::string_view to_string(close_outcome o) noexcept {
             return "aborted";
         case close_outcome::error:
             return "error";
+        case close_outcome::tls_truncated:
+            return "tls_truncated";
+        case close_outcome::tls_error:
+            return "tls_error";
         case close_outcome::not_open:
             return "not_open";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(close_notify_wait w) noexcept {
+    switch (w) {
+        case close_notify_wait::none:
+            return "none";
+        case close_notify_wait::received:
+            return "received";
+        case close_notify_wait::not_waited:
+            return "not_waited";
+        case close_notify_wait::peer_fin:
+            return "peer_fin";
+        case close_notify_wait::deadline:
+            return "deadline";
     }
     return "unknown";
 }
@@ -91,6 +111,20 @@ std::string close_report::to_string() const {
     out += local.to_string();
     out += " -> ";
     out += peer.to_string();
+    if (tls) {
+        out += ", tls ";
+        out += tls->version.empty() ? "(no handshake)" : tls->version;
+        if (!tls->cipher.empty()) out += " " + tls->cipher;
+        if (!tls->alpn.empty()) out += " alpn " + tls->alpn;
+        out += ", close_notify sent ";
+        out += tls->close_notify_sent ? "yes" : "no";
+        out += " received ";
+        out += tls->close_notify_received ? "yes" : "no";
+        out += " (";
+        out += orderly::to_string(tls->wait);
+        out += ')';
+        if (!tls->detail.empty()) out += ", " + tls->detail;
+    }
     out += " (";
     out += millis(close_duration, 1);
     out += " ms)";
@@ -134,6 +168,25 @@ std::string close_report::to_json() const {
     append_endpoint_json(out, local);
     json_key(out, "peer");
     append_endpoint_json(out, peer);
+    json_key(out, "tls");
+    if (tls) {
+        out += "{\"close_notify_sent\":";
+        out += tls->close_notify_sent ? "true" : "false";
+        json_bool(out, "close_notify_received", tls->close_notify_received);
+        json_key(out, "close_notify_wait");
+        append_json_string(out, orderly::to_string(tls->wait));
+        json_key(out, "version");
+        append_json_string(out, tls->version);
+        json_key(out, "cipher");
+        append_json_string(out, tls->cipher);
+        json_key(out, "alpn");
+        append_json_string(out, tls->alpn);
+        json_key(out, "detail");
+        append_json_string(out, tls->detail);
+        out += '}';
+    } else {
+        out += "null";
+    }
     out += '}';
     return out;
 }

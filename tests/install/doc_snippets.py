@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Compiles and links every C++ code block of the given Markdown files against an installed orderly
-(its pkg-config flags), so that a snippet a reader copies builds as written.
+(its pkg-config flags, orderly and orderly-tls), so that a snippet a reader copies builds as written.
 
 The convention (docs/testing.md): a block fenced ```cpp (or ```c++) is one translation unit. Its
 leading lines -- #include and other preprocessor lines, `using` declarations, comments and blank
@@ -84,7 +84,7 @@ def main():
     if not a.pkg_config_path:
         ap.error("give --install BUILD_DIR or --pkg-config-path DIR")
     env = dict(os.environ, PKG_CONFIG_PATH=a.pkg_config_path)
-    pc = subprocess.run(["pkg-config", "--cflags", "--libs", "orderly"], env=env,
+    pc = subprocess.run(["pkg-config", "--cflags", "--libs", "orderly", "orderly-tls"], env=env,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if pc.returncode != 0:
         print("pkg-config does not know orderly under " + a.pkg_config_path + ": " + pc.stderr)

@@ -10,7 +10,8 @@ function(run)
 endfunction()
 
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
-foreach(f include/orderly/orderly.hpp lib/cmake/orderly/orderlyConfig.cmake lib/pkgconfig/orderly.pc)
+foreach(f include/orderly/orderly.hpp include/orderly/tls/self_signed.hpp
+          lib/cmake/orderly/orderlyConfig.cmake lib/pkgconfig/orderly.pc lib/pkgconfig/orderly-tls.pc)
   if(NOT EXISTS ${prefix}/${f})
     message(FATAL_ERROR "not installed: ${f}")
   endif()
@@ -21,6 +22,19 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build -G ${GENERATOR}
     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_CXX_COMPILER=${CXX} "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}")
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/consumer)
+# A program without TLS does not link OpenSSL.
+find_program(READELF readelf)
+if(READELF)
+  execute_process(COMMAND ${READELF} -d ${WORK_DIR}/build/consumer OUTPUT_VARIABLE dyn)
+  if(dyn MATCHES "libssl|libcrypto")
+    message(FATAL_ERROR "the consumer without TLS links OpenSSL:\n${dyn}")
+  endif()
+endif()
+# find_package(orderly COMPONENTS tls)
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}_tls -B ${WORK_DIR}/build_tls -G ${GENERATOR}
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_CXX_COMPILER=${CXX} "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}")
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build_tls)
+run(${WORK_DIR}/build_tls/consumer_tls)
 
 # pkg-config
 find_program(PKG_CONFIG pkg-config REQUIRED)
@@ -45,4 +59,12 @@ execute_process(COMMAND ${CXX} ${extra} -std=c++17 -fsyntax-only ${SOURCE_DIR}/m
 if(rc EQUAL 0 OR NOT out MATCHES "orderly needs C\\+\\+20 or later: compile with -std=c\\+\\+20")
   message(FATAL_ERROR "a C++17 build of a consumer must stop with orderly's #error:\n${out}")
 endif()
-message(STATUS "install consumer: find_package and pkg-config both build and run")
+execute_process(COMMAND ${PKG_CONFIG} --cflags --libs orderly-tls OUTPUT_VARIABLE pc_tls_flags
+                RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "pkg-config does not know orderly-tls")
+endif()
+separate_arguments(pc_tls_flags UNIX_COMMAND "${pc_tls_flags}")
+run(${CXX} ${extra} -std=c++20 ${SOURCE_DIR}_tls/main.cpp ${pc_tls_flags} -o ${WORK_DIR}/consumer-tls-pc)
+run(${WORK_DIR}/consumer-tls-pc)
+message(STATUS "install consumers (plain and TLS): find_package and pkg-config build and run")

@@ -23,6 +23,13 @@ enum class errc {
     // Our kernel reset the connection: the peer's bytes arrived after we shut down reading and
     // sent FIN, and Linux answers those with RST (RFC 1122) instead of queueing them.
     reset_after_shut_read,
+    // TLS (the orderly::tls layer; see docs/tls.md).
+    tls_handshake_failed,  // the TLS handshake failed (the detail names OpenSSL's reason)
+    tls_verify_failed,     // the peer's certificate chain or name did not verify
+    tls_truncated,         // the peer ended TCP without close_notify: the data may be truncated
+    tls_protocol_error,    // a TLS record or alert broke the protocol after the handshake
+    tls_config_error,      // a TLS context could not be built (the detail names file and reason)
+    tls_not_established,   // the call needs a completed handshake
 };
 
 // The category of orderly::errc; its name is "orderly".

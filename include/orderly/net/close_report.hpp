@@ -26,7 +26,9 @@ enum class close_outcome : std::uint8_t {
     drain_limit,            // the peer sent more than the drain cap after our FIN; aborted
     aborted,                // abort() was asked for: SO_LINGER{1,0}, the peer got RST
     error,                  // another socket error ended the connection (see `error`)
-    not_open,               // there was nothing to close (keep it last: close_outcome_count)
+    tls_truncated,  // TLS: the peer's FIN came without close_notify (the data may be truncated)
+    tls_error,      // TLS: a handshake, record or alert error ended it (tls->detail says why)
+    not_open,       // there was nothing to close (keep it last: close_outcome_count)
 };
 
 // How many outcomes there are (for tables indexed by close_outcome).
@@ -39,6 +41,27 @@ std::string_view to_string(close_outcome o) noexcept;
 // How the close was asked for.
 enum class close_method : std::uint8_t { close, graceful, abort, destructor };
 std::string_view to_string(close_method m) noexcept;
+
+// TLS only: what happened to the close_notify alerts when the close ended.
+enum class close_notify_wait : std::uint8_t {
+    none,        // no graceful TLS close was attempted (close(), abort(), no handshake)
+    received,    // the peer's close_notify arrived
+    not_waited,  // wait_for_peer_close_notify = false: ended after the TCP drain without it
+    peer_fin,    // the peer's FIN came first, without close_notify
+    deadline,    // waited for it until the deadline
+};
+std::string_view to_string(close_notify_wait w) noexcept;
+
+// The TLS end of a connection (tls_stream); the rest of close_report is the TCP end under it.
+struct tls_close_info {
+    bool close_notify_sent = false;
+    bool close_notify_received = false;
+    close_notify_wait wait = close_notify_wait::none;
+    std::string version;  // "TLSv1.3", empty before the handshake
+    std::string cipher;   // "TLS_AES_256_GCM_SHA384"
+    std::string alpn;     // the negotiated protocol, empty when none
+    std::string detail;   // for tls_error/tls_truncated: OpenSSL's reason or what was seen
+};
 
 struct close_report {
     close_outcome outcome = close_outcome::not_open;
@@ -63,6 +86,8 @@ struct close_report {
 
     endpoint local;
     endpoint peer;
+
+    std::optional<tls_close_info> tls;  // set by tls_stream: the TLS end over the TCP end above
 
     // Did the peer get everything we sent and an orderly FIN, as far as this side can tell?
     [[nodiscard]] bool orderly() const noexcept { return outcome == close_outcome::clean; }

@@ -11,7 +11,7 @@ TEST(errc, category_and_messages) {
     const std::error_code ec = errc::drain_limit;
     EXPECT_STREQ(ec.category().name(), "orderly");
     EXPECT_NE(ec.message().find("drain limit"), std::string::npos);
-    for (int v = 1; v <= static_cast<int>(errc::connection_closed); ++v) {
+    for (int v = 1; v <= static_cast<int>(errc::tls_not_established); ++v) {
         const std::error_code e(v, orderly_category());
         EXPECT_EQ(e.message().find("unknown"), std::string::npos) << v;
     }
