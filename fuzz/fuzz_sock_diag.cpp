@@ -76,8 +76,11 @@ void check_doctor(std::vector<kernel_socket> table) {
         FUZZ_CHECK(!k.local.to_string().empty());
         FUZZ_CHECK(!k.peer.to_string().empty());
         (void)classify(k);
-        if (k.inode != 0 && inodes.insert(k.inode).second) p.sockets.push_back({fd++, k.inode});
+        if (k.inode != 0 && inodes.insert(k.inode).second) {
+            p.sockets.push_back({fd++, k.inode, {}});
+        }
     }
+    p.sockets.push_back({fd++, 0, "TCP"});  // in no table: closed_not_released
     auto snap = assemble(p, table);
     FUZZ_CHECK(snap.listeners.size() + snap.connections.size() <= p.sockets.size());
     snap.findings = diagnose(snap, {std::chrono::milliseconds(0)});

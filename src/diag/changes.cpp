@@ -121,6 +121,18 @@ std::vector<std::string> changes_between(const process_snapshot& before,
         out.push_back("-" + std::to_string(gone.size()) + " gone: " + fd_list(gone));
     }
 
+    std::vector<int> ended;  // TCP sockets found in state CLOSE that were not so before
+    for (const auto& u : after.unconnected) {
+        const bool known = std::any_of(
+            before.unconnected.begin(), before.unconnected.end(),
+            [&](const unconnected_socket& w) { return w.inode == u.inode && w.fd == u.fd; });
+        if (!known) ended.push_back(u.fd);
+    }
+    if (!ended.empty()) {
+        out.push_back("+" + std::to_string(ended.size()) +
+                      " TCP not connected (state CLOSE), still held: " + fd_list(ended));
+    }
+
     const std::size_t shown = std::min(queues.size(), max_queue_lines);
     out.insert(out.end(), queues.begin(), queues.begin() + static_cast<std::ptrdiff_t>(shown));
     if (queues.size() > shown) {
@@ -138,15 +150,52 @@ std::vector<std::string> changes_between(const process_snapshot& before,
     return out;
 }
 
+namespace {
+
+// A send queue that has not moved since `was`: nothing more acknowledged, and the queue no
+// smaller (the program may have added to it). tcpi_last_data_sent and tcpi_last_ack_recv cannot
+// tell, as every retransmission and every duplicate ACK resets them.
+void carry_send_stall(const socket_info& was, socket_info& now, std::chrono::milliseconds elapsed) {
+    const auto& a = was.kernel;
+    const auto& b = now.kernel;
+    if (!a.tcp || !b.tcp || a.send_queue == 0 || b.send_queue == 0) return;
+    if (a.tcp->bytes_acked != b.tcp->bytes_acked || b.send_queue < a.send_queue) {
+        // It moved in between: what one look claimed cannot be longer than that.
+        if (now.send_stalled_for && *now.send_stalled_for > elapsed) now.send_stalled_for = elapsed;
+        return;
+    }
+    const auto carried = was.send_stalled_for.value_or(std::chrono::milliseconds(0)) + elapsed;
+    if (!now.send_stalled_for || *now.send_stalled_for < carried) {
+        now.send_stalled_for = carried;
+        now.stall_seen_across_looks = true;
+    }
+}
+
+void carry_unconnected(const process_snapshot& before, process_snapshot& after,
+                       std::chrono::milliseconds elapsed) {
+    for (auto& u : after.unconnected) {
+        for (const auto& w : before.unconnected) {
+            if (w.inode == u.inode && w.fd == u.fd) {
+                u.held_for = w.held_for.value_or(std::chrono::milliseconds(0)) + elapsed;
+                break;
+            }
+        }
+    }
+}
+
+}  // namespace
+
 void carry_quiet_times(const process_snapshot& before, process_snapshot& after) {
     const auto was = index_of(before);
     const auto elapsed =
         std::chrono::duration_cast<std::chrono::milliseconds>(after.taken - before.taken);
     if (elapsed.count() < 0) return;
+    carry_unconnected(before, after, elapsed);
     for (auto* list : {&after.listeners, &after.connections}) {
         for (auto& s : *list) {
-            if (s.quiet_for) continue;
             const auto it = was.find(key_of(s));
+            if (it != was.end()) carry_send_stall(*it->second, s, elapsed);
+            if (s.quiet_for) continue;
             if (it == was.end()) continue;
             const auto& k = it->second->kernel;
             if (it->second->state != s.state || k.recv_queue != s.kernel.recv_queue ||

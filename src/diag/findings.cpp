@@ -3,42 +3,17 @@
 #include <algorithm>
 #include <map>
 
+#include "findings_util.hpp"
 #include "orderly/diag/process_snapshot.hpp"
 
 namespace orderly::diag {
 namespace {
 
+using detail::collector;
+using detail::count_text;
+using detail::duration_text;
+using detail::where;
 using std::chrono::milliseconds;
-
-constexpr std::size_t evidence_lines = 10;
-
-// "850 ms", "12.3 s", "754 s": integer arithmetic, so no locale can change the decimal point.
-std::string duration_text(milliseconds d) {
-    const auto ms = d.count();
-    if (ms < 1000) return std::to_string(ms) + " ms";
-    if (ms >= 100'000) return std::to_string(ms / 1000) + " s";
-    const auto tenths = (ms + 50) / 100;
-    return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
-}
-
-std::string count_text(std::size_t n, std::string_view one, std::string_view many) {
-    return std::to_string(n) + " " + std::string(n == 1 ? one : many);
-}
-
-// "fd 5 127.0.0.1:8000 -> 127.0.0.1:45678" (no fd for a socket left to the kernel).
-std::string where(const socket_info& s) {
-    std::string out = s.fd >= 0 ? "fd " + std::to_string(s.fd) + " " : "";
-    out += s.kernel.local.to_string();
-    out += " -> ";
-    if (s.kernel.unix_peer_gone) {
-        out += "(peer gone)";
-    } else if (s.kernel.peer.family() == address_family::none) {
-        out += "*";
-    } else {
-        out += s.kernel.peer.to_string();
-    }
-    return out;
-}
 
 bool old_enough(std::optional<milliseconds> quiet, milliseconds min_age) {
     return !quiet || *quiet >= min_age;
@@ -53,38 +28,6 @@ bool peer_finished(const socket_info& s) {
     }
     return peer_fin_received(s.kernel);
 }
-
-// Collects the sockets of one finding.
-class collector {
-  public:
-    explicit collector(finding_kind k) { f_.kind = k; }
-
-    void add(const socket_info& s, std::string line, std::optional<milliseconds> quiet) {
-        ++f_.count;
-        if (s.fd >= 0) f_.fds.push_back(s.fd);
-        f_.inodes.push_back(s.kernel.inode);
-        if (quiet && (!f_.quiet_for || *quiet < *f_.quiet_for)) f_.quiet_for = quiet;
-        if (f_.evidence.size() < evidence_lines) f_.evidence.push_back(std::move(line));
-    }
-    [[nodiscard]] bool empty() const noexcept { return f_.count == 0; }
-    [[nodiscard]] std::size_t count() const noexcept { return f_.count; }
-
-    // Moves the finding into `out` with its text, if it has any socket.
-    void finish(std::vector<finding>& out, std::string summary, std::string advice) {
-        if (f_.count == 0) return;
-        if (f_.count > f_.evidence.size()) {
-            f_.evidence.push_back("... and " + std::to_string(f_.count - f_.evidence.size()) +
-                                  " more");
-        }
-        std::sort(f_.fds.begin(), f_.fds.end());
-        f_.summary = std::move(summary);
-        f_.advice = std::move(advice);
-        out.push_back(std::move(f_));
-    }
-
-  private:
-    finding f_;
-};
 
 std::string queue_text(const kernel_socket& k) {
     std::string out = std::to_string(unread_bytes(k)) + " B unread";
@@ -149,36 +92,6 @@ void find_unread(const process_snapshot& p, milliseconds min_age, std::vector<fi
                  "has not read yet",
              "Read to end-of-stream before closing, discarding what is not needed (as "
              "close_gracefully() does), so that the close sends FIN and not RST.");
-}
-
-void find_stuck_sends(const process_snapshot& p, milliseconds min_age, std::vector<finding>& out) {
-    collector c(finding_kind::send_queue_stuck);
-    for (const auto& s : p.connections) {
-        const auto& k = s.kernel;
-        if (k.is_unix() || !k.tcp || k.send_queue == 0) continue;
-        const milliseconds idle(k.tcp->last_data_sent_ms);
-        if (idle < min_age) continue;
-        const bool zero_window = k.timer == tcp_timer::zero_window_probe ||
-                                 (k.tcp->peer_window && *k.tcp->peer_window == 0);
-        const bool unanswered = k.timer == tcp_timer::retransmit && k.timer_retries > 0;
-        if (!zero_window && !unanswered) continue;
-        std::string line = where(s) + ": " + std::to_string(k.send_queue) +
-                           " B queued, no new data sent for " + duration_text(idle) + "; ";
-        if (zero_window) {
-            line += "the peer's receive window is zero (persist timer, " +
-                    std::to_string(k.tcp->probes) + " probes unanswered by a window)";
-        } else {
-            line += std::to_string(k.timer_retries) +
-                    " retransmissions unacknowledged (the peer or the path is gone)";
-        }
-        c.add(s, std::move(line), idle);
-    }
-    c.finish(out,
-             count_text(c.count(), "connection has", "connections have") +
-                 " a send queue that has not moved: the peer does not take the bytes",
-             "A peer that stops reading holds this program's memory and descriptor for as long "
-             "as it likes. Bound every write with a timeout (connection_options::write_timeout), "
-             "cap what is buffered for one peer, and abort() peers that make no progress.");
 }
 
 void find_fin_wait2(const process_snapshot& p, milliseconds min_age, std::vector<finding>& out) {
@@ -302,7 +215,8 @@ void find_descriptor_limit(const process_snapshot& p, std::vector<finding>& out)
                          std::to_string(p.connections.size()) + " connections (" +
                          std::to_string(close_wait) + " half-closed by the peer), " +
                          std::to_string(p.listeners.size()) + " listeners, " +
-                         std::to_string(d.other_sockets) + " other sockets");
+                         std::to_string(d.unconnected_tcp) + " TCP not connected, " +
+                         std::to_string(d.other_sockets - d.unconnected_tcp) + " other sockets");
     f.advice =
         "Find what holds them (the other findings name leaking sockets) and fix that first; if "
         "the load is real, raise the soft limit (ulimit -n, systemd's LimitNOFILE=), which any "
@@ -316,6 +230,8 @@ std::string_view to_string(finding_kind k) noexcept {
     switch (k) {
         case finding_kind::close_wait:
             return "close_wait";
+        case finding_kind::closed_not_released:
+            return "closed_not_released";
         case finding_kind::unread_after_peer_eof:
             return "unread_after_peer_eof";
         case finding_kind::send_queue_stuck:
@@ -337,8 +253,9 @@ std::string_view to_string(finding_kind k) noexcept {
 std::vector<finding> diagnose(const process_snapshot& p, const diagnose_options& opts) {
     std::vector<finding> out;
     find_close_wait(p, opts.min_age, out);
+    detail::find_closed_not_released(p, out);
     find_unread(p, opts.min_age, out);
-    find_stuck_sends(p, opts.min_age, out);
+    detail::find_stuck_sends(p, opts.min_age, out);
     find_fin_wait2(p, opts.min_age, out);
     find_read_shut(p, opts.min_age, out);
     find_orphans(p, opts.min_age, out);

@@ -210,6 +210,8 @@ void socket_value(writer& w, const socket_info& s) {
     w.key("uid").number(k.uid);
     w.key("quiet_for_ms");
     millis(w, s.quiet_for);
+    w.key("send_stalled_for_ms");
+    millis(w, s.send_stalled_for);
     w.key("unix_peer_inode");
     if (k.is_unix()) {
         w.number(k.unix_peer_inode);
@@ -296,6 +298,7 @@ std::string to_json(const process_snapshot& p) {
     w.key("open").number(p.descriptors.open);
     w.key("sockets").number(p.descriptors.sockets);
     w.key("other_sockets").number(p.descriptors.other_sockets);
+    w.key("unconnected_tcp").number(p.descriptors.unconnected_tcp);
     w.key("soft_limit").number(p.descriptors.limit.soft);
     w.key("hard_limit").number(p.descriptors.limit.hard);
     w.close('}');

@@ -1,5 +1,7 @@
 #include "orderly/diag/kernel_socket.hpp"
 
+#include <algorithm>
+
 namespace orderly::diag {
 
 std::string_view to_string(socket_kind k) noexcept {
@@ -147,6 +149,18 @@ bool left_to_kernel(const kernel_socket& s) noexcept {
         default:
             return false;
     }
+}
+
+std::optional<std::chrono::milliseconds> send_stall_bound(const kernel_socket& s) noexcept {
+    if (s.is_unix() || s.is_listener() || !s.tcp || s.send_queue == 0) return std::nullopt;
+    const auto& t = *s.tcp;
+    if (s.timer != tcp_timer::retransmit) return std::chrono::milliseconds(t.last_data_sent_ms);
+    const bool zero_window = t.peer_window && *t.peer_window == 0;
+    const unsigned n = s.timer_retries > 0 ? s.timer_retries : zero_window ? t.backoff : 0U;
+    if (n == 0) return std::nullopt;
+    const std::uint64_t rto = t.rto_us;
+    const std::uint64_t part = n >= 32 ? 1 : (rto + (1ULL << n) - 1) >> n;  // rto * 2^-n, up
+    return std::chrono::milliseconds(static_cast<std::int64_t>((rto - std::min(rto, part)) / 1000));
 }
 
 }  // namespace orderly::diag

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -131,7 +132,7 @@ result<void, error_info> read_descriptors(process_info& p) {
             continue;
         }
         if (auto ino = socket_inode_of(link)) {
-            p.sockets.push_back({*fd, *ino});
+            p.sockets.push_back({*fd, *ino, {}});
         }
     }
     if (ec == std::errc::no_such_file_or_directory) return no_such_process(p.pid);
@@ -227,6 +228,20 @@ result<process_info, error_info> read_process(int pid) {
     }
     p.netns = netns_inode(proc_path(pid, "/ns/net"));
     return p;
+}
+
+std::optional<std::string> socket_protocol(int pid, int fd, std::uint64_t inode) {
+    const std::string path = proc_path(pid, "/fd/" + std::to_string(fd));
+    char name[64];
+    const ssize_t n = ::getxattr(path.c_str(), "system.sockprotoname", name, sizeof name - 1);
+    if (n <= 0) return std::nullopt;
+    // The descriptor may have been closed and reused meanwhile: the name must be inode's.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || st.st_ino != inode) return std::nullopt;
+    std::string out(name, static_cast<std::size_t>(n));
+    while (!out.empty() && out.back() == '\0')
+        out.pop_back();
+    return out;
 }
 
 std::vector<int> list_processes() {

@@ -14,7 +14,11 @@ std::optional<std::chrono::milliseconds> quiet_for(const kernel_socket& k) {
 }
 
 socket_info info_of(const kernel_socket& k, int fd) {
-    return {k, fd, classify(k), quiet_for(k)};
+    return {k, fd, classify(k), quiet_for(k), send_stall_bound(k), false};
+}
+
+bool is_tcp_protocol(const std::string& name) {
+    return name == "TCP" || name == "TCPv6";
 }
 
 bool is_any_address(const endpoint& e) {
@@ -57,6 +61,10 @@ process_snapshot assemble(const process_info& p, const std::vector<kernel_socket
         const auto it = by_inode.find(d.inode);
         if (it == by_inode.end()) {
             ++s.descriptors.other_sockets;
+            if (is_tcp_protocol(d.protocol)) {
+                ++s.descriptors.unconnected_tcp;
+                s.unconnected.push_back({d.fd, d.inode, d.protocol, std::nullopt});
+            }
             continue;
         }
         auto info = info_of(*it->second, d.fd);

@@ -28,6 +28,21 @@ result<socket_table, error_info> table_for(int pid, std::uint64_t netns) {
     return dump_sockets(ns.get());
 }
 
+// Names the protocol of each socket descriptor of `p` that is in no table, so that assemble()
+// can tell TCP sockets in state CLOSE from UDP, netlink and the like. Not when the table is
+// incomplete: a socket missing from it is not known to be in no table.
+void name_unlisted_protocols(process_info& p, const socket_table& t) {
+    if (!t.complete) return;
+    std::unordered_set<std::uint64_t> listed;
+    for (const auto& k : t.sockets) {
+        if (k.inode != 0) listed.insert(k.inode);
+    }
+    for (auto& d : p.sockets) {
+        if (listed.count(d.inode) != 0) continue;
+        d.protocol = socket_protocol(p.pid, d.fd, d.inode).value_or("");
+    }
+}
+
 void finish(process_snapshot& s, const socket_table& t, bool other_netns,
             const snapshot_options& opts) {
     s.taken = std::chrono::system_clock::now();
@@ -42,11 +57,12 @@ void finish(process_snapshot& s, const socket_table& t, bool other_netns,
             "the process is in another network namespace; its sockets were "
             "read there");
     }
-    if (s.descriptors.other_sockets > 0) {
-        s.notes.push_back(std::to_string(s.descriptors.other_sockets) +
-                          " socket descriptors are in no TCP or Unix stream table: UDP, netlink "
-                          "or raw sockets, or TCP sockets not connected (never, or reset by the "
-                          "peer and not closed since)");
+    const std::size_t others = s.descriptors.other_sockets - s.descriptors.unconnected_tcp;
+    if (others > 0) {
+        s.notes.push_back(std::to_string(others) +
+                          (others == 1 ? " socket descriptor is" : " socket descriptors are") +
+                          " in no TCP or Unix stream table and not TCP: UDP, netlink, raw, "
+                          "packet or Unix datagram sockets, which the doctor does not examine");
     }
     s.findings = diagnose(s, {opts.min_age});
 }
@@ -58,6 +74,7 @@ result<process_snapshot, error_info> snapshot(int pid, const snapshot_options& o
     if (!p) return failure{p.error()};
     auto t = table_for(pid, p->netns);
     if (!t) return failure{t.error()};
+    name_unlisted_protocols(*p, *t);
     auto s = assemble(*p, t->sockets);
     finish(s, *t, p->netns != 0 && p->netns != own_netns(), opts);
     return s;
@@ -83,8 +100,9 @@ result<system_snapshot, error_info> snapshot_all(const snapshot_options& opts) {
             ++skipped[ns];
             continue;
         }
+        name_unlisted_protocols(*p, *it->second);
         auto s = assemble(*p, it->second->sockets);
-        if (s.listeners.empty() && s.connections.empty()) continue;
+        if (s.listeners.empty() && s.connections.empty() && s.unconnected.empty()) continue;
         finish(s, *it->second, ns != own, opts);
         out.processes.push_back(std::move(s));
     }

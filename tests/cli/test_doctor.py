@@ -33,13 +33,14 @@ SS_STATES = {"ESTAB": "ESTABLISHED", "CLOSE-WAIT": "CLOSE_WAIT", "FIN-WAIT-1": "
 PROCESS_FIELDS = ["pid", "name", "command", "user", "uid", "time_unix_ms", "descriptors", "states",
                   "listeners", "connections", "orphans", "counters", "findings", "notes",
                   "changes"]
-DESCRIPTOR_FIELDS = ["open", "sockets", "other_sockets", "soft_limit", "hard_limit"]
+DESCRIPTOR_FIELDS = ["open", "sockets", "other_sockets", "unconnected_tcp", "soft_limit",
+                     "hard_limit"]
 STATE_WORDS = ["opening", "open", "half_closed_by_peer", "half_closed_by_us", "closing", "closed",
                "listening"]
 SOCKET_FIELDS = ["fd", "inode", "cookie", "kind", "state", "kernel_state", "shutdown", "local",
                  "peer", "recv_queue", "send_queue", "unread_bytes", "timer", "timer_expires_ms",
-                 "timer_retries", "uid", "quiet_for_ms", "unix_peer_inode", "unix_peer_gone",
-                 "tcp_info", "memory"]
+                 "timer_retries", "uid", "quiet_for_ms", "send_stalled_for_ms", "unix_peer_inode",
+                 "unix_peer_gone", "tcp_info", "memory"]
 TCP_INFO_FIELDS = ["rtt_us", "rto_us", "last_data_sent_ms", "last_data_recv_ms",
                    "last_ack_recv_ms", "unacked_segments", "retransmits", "total_retransmits",
                    "probes", "backoff", "bytes_acked", "bytes_received", "notsent_bytes",

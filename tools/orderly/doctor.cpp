@@ -42,10 +42,19 @@ std::string check_pid(const std::string& text) {
     return "'" + text + "' is not a process ID (a whole number from 1 up, as `ps -e` lists them)";
 }
 
-std::string check_positive_duration(const std::string& text) {
+// Looks closer together than this would keep a core busy with /proc and netlink dumps and
+// compare snapshots taken before the kernel's timers could move anything.
+constexpr std::chrono::milliseconds shortest_watch{100};
+
+std::string check_watch_interval(const std::string& text) {
     auto d = parse_duration(text);
     if (!d) return check_duration(text);
     if (*d <= clock::duration::zero()) return "'" + text + "' must be longer than zero";
+    if (*d < shortest_watch) {
+        return "'" + text +
+               "' is too short an interval between looks: use 100ms or more (e.g. --watch "
+               "500ms)";
+    }
     return {};
 }
 
@@ -196,11 +205,12 @@ void add_doctor_command(CLI::App& app, runner& run) {
                               "Examine every process (those of other users need root), e.g. "
                               "orderly doctor --all");
     all->excludes(sub->get_option("pid"));
-    sub->add_option("--watch", cfg->watch,
-                    "Look again every SECONDS and show what changed (new CLOSE_WAITs, growing\n"
-                    "  queues) until SIGINT, e.g. --watch 2 (500ms and 1m work too)")
+    sub->add_option(
+           "--watch", cfg->watch,
+           "Look again every SECONDS and show what changed (new CLOSE_WAITs, growing\n"
+           "  queues) until SIGINT, e.g. --watch 2 (500ms and 1m work too; 100ms at least)")
         ->type_name("SECONDS")
-        ->check(check_positive_duration);
+        ->check(check_watch_interval);
     sub->add_option("--count", cfg->count,
                     "With --watch: stop after this many looks (the first included), e.g. "
                     "--count 10")

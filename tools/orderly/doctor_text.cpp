@@ -123,9 +123,15 @@ void print_process(const diag::process_snapshot& p, bool verbose) {
     fmt::print("process {} ({}), user {}\n", p.pid, command_of(p), printable(p.user));
     const auto& d = p.descriptors;
     const std::string limit = d.limit.soft ? std::to_string(*d.limit.soft) : "unlimited";
+    const std::size_t others = d.other_sockets - d.unconnected_tcp;
     if (p.listeners.empty() && p.connections.empty() && p.orphans.empty()) {
-        fmt::print("  no TCP or Unix stream sockets; {} of {} descriptors in use ({})\n", d.open,
-                   limit, plural(d.other_sockets, "other socket", "other sockets"));
+        // TCP sockets in state CLOSE are in no table: they are no connections, but TCP sockets.
+        fmt::print("  no {}TCP or Unix stream sockets; {} of {} descriptors in use ({}{})\n",
+                   d.unconnected_tcp > 0 ? "connected " : "", d.open, limit,
+                   d.unconnected_tcp > 0 ? plural(d.unconnected_tcp, "TCP socket not connected, ",
+                                                  "TCP sockets not connected, ")
+                                         : "",
+                   plural(others, "other socket", "other sockets"));
     } else {
         fmt::print("  {}, {}, {} left to the kernel; {} of {} descriptors in use, {}\n",
                    plural(p.connections.size(), "connection", "connections"),

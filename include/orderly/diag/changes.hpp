@@ -19,6 +19,9 @@ std::vector<std::string> changes_between(const process_snapshot& before,
 // For sockets whose quiet_for the kernel does not report (Unix): when `before` saw the same
 // socket in the same state with the same queues, it has been quiet at least since then, so
 // `after`'s quiet_for becomes before's (0 if unknown) plus the time between the snapshots.
+// Likewise a TCP send queue with the same bytes_acked and no smaller queue has stood still
+// since `before` (send_stalled_for), and a TCP socket in state CLOSE held by the same fd since
+// `before` has been so at least that long (unconnected_socket::held_for).
 void carry_quiet_times(const process_snapshot& before, process_snapshot& after);
 
 }  // namespace orderly::diag

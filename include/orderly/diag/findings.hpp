@@ -17,6 +17,7 @@ struct process_snapshot;
 
 enum class finding_kind : std::uint8_t {
     close_wait,              // the peer finished; the program neither closed nor shut down writing
+    closed_not_released,     // a TCP socket in state CLOSE (in no table) still held by a descriptor
     unread_after_peer_eof,   // unread bytes after the peer's FIN: close() now resets
     send_queue_stuck,        // bytes queued that the peer does not take (zero window, no ACKs)
     fin_wait2,               // the program shut down writing; the peer's FIN does not come

@@ -2,6 +2,7 @@
 // kernel_socket: one socket as netlink sock_diag reports it — one row of `ss -tanie` or `ss -xe` —
 // before it is matched to the process that holds it; and the event layer's words for its state.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -119,6 +120,15 @@ bool peer_fin_received(const kernel_socket& s) noexcept;
 std::uint32_t unread_bytes(const kernel_socket& s) noexcept;
 // TCP: the peer's FIN arrived and the program has read the end of stream.
 bool end_of_stream_read(const kernel_socket& s) noexcept;
+
+// TCP with bytes queued: how long one look at TCP_INFO proves that the send queue has not moved,
+// or nullopt when one look cannot tell. Without a pending retransmission, nothing has been
+// retransmitted, so it is last_data_sent (zero-window probes carry no data). With one, every
+// retransmission resets last_data_sent and every duplicate ACK last_ack_recv; but n timeouts in
+// a row without an acknowledgement (timer_retries, or tcpi_backoff when the peer's window is
+// zero, where retransmissions are not counted) each doubled the timeout, so at least
+// rto * (1 - 2^-n) has passed since anything was acknowledged.
+std::optional<std::chrono::milliseconds> send_stall_bound(const kernel_socket& s) noexcept;
 
 // A TCP socket that no descriptor holds any more and that the kernel is still ending for the
 // program that closed it: FIN_WAIT1, FIN_WAIT2, CLOSING or LAST_ACK (not TIME_WAIT).

@@ -16,6 +16,9 @@ namespace orderly::diag {
 struct socket_descriptor {
     int fd = -1;
     std::uint64_t inode = 0;
+    // The kernel's protocol name ("TCP", "TCPv6", "UDP", "UNIX-STREAM", ...) for a socket in no
+    // table; empty when not read (read_process() leaves it empty: see socket_protocol()).
+    std::string protocol;
 };
 
 // RLIMIT_NOFILE as /proc/PID/limits shows it; nullopt means unlimited.
@@ -39,6 +42,11 @@ struct process_info {
 // Reads /proc/PID. Errors: ESRCH "no process with PID N" (also when it exits while being read);
 // EACCES naming the process's user and ours and what to run instead; other errnos of /proc.
 result<process_info, error_info> read_process(int pid);
+
+// The protocol of the socket that descriptor `fd` of process `pid` refers to, as the kernel names
+// it in the xattr "system.sockprotoname" of /proc/PID/fd/FD ("TCP", "TCPv6", "UDP", ...);
+// nullopt when it cannot be read or the descriptor no longer refers to socket inode `inode`.
+std::optional<std::string> socket_protocol(int pid, int fd, std::uint64_t inode);
 
 // Every PID in /proc, ascending.
 std::vector<int> list_processes();

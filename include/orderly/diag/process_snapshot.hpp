@@ -25,6 +25,22 @@ struct socket_info {
     // data was sent (the smallest of TCP_INFO's last_ack_recv, last_data_recv, last_data_sent).
     // nullopt: the kernel does not say (Unix sockets, sockets without TCP_INFO).
     std::optional<std::chrono::milliseconds> quiet_for;
+    // TCP with bytes queued: the send queue has not moved (nothing acknowledged) for at least
+    // this long. From one look (send_stall_bound()); with --watch, also from looks that saw the
+    // same bytes_acked and no smaller queue. nullopt: not known to have stood still.
+    std::optional<std::chrono::milliseconds> send_stalled_for;
+    bool stall_seen_across_looks = false;  // send_stalled_for comes from comparing looks
+};
+
+// A TCP socket a descriptor holds that is in no table: its TCP state is CLOSE. The connection
+// has ended (both FINs, a reset, a connect() that failed) or was never made (socket() not yet
+// connected, bound or listening) — the kernel keeps nothing that tells these apart.
+struct unconnected_socket {
+    int fd = -1;
+    std::uint64_t inode = 0;
+    std::string protocol;  // "TCP" or "TCPv6"
+    // Held so for at least this long (--watch: seen so in earlier looks); nullopt: unknown.
+    std::optional<std::chrono::milliseconds> held_for;
 };
 
 struct descriptor_usage {
@@ -34,6 +50,8 @@ struct descriptor_usage {
     // netlink, raw, or TCP sockets in no table (never connected, or reset and not yet closed).
     std::size_t other_sockets = 0;
     descriptor_limit limit;
+    // Of other_sockets, those the kernel names TCP: in state CLOSE (see unconnected_socket).
+    std::size_t unconnected_tcp = 0;
 };
 
 inline constexpr std::size_t socket_state_count = 7;
@@ -53,8 +71,9 @@ struct process_snapshot {
     // (FIN_WAIT1, FIN_WAIT2, CLOSING, LAST_ACK), on a port one of its TCP listeners is bound to.
     // Such a socket has no owner: another process listening on the same port may have left it.
     std::vector<socket_info> orphans;
-    tcp_counters counters;           // of the process's network namespace
-    std::vector<finding> findings;   // filled by diagnose()
+    std::vector<unconnected_socket> unconnected;  // by fd
+    tcp_counters counters;                        // of the process's network namespace
+    std::vector<finding> findings;                // filled by diagnose()
     std::vector<std::string> notes;  // what limits this snapshot (a table that kept changing, ...)
     std::vector<std::string> changes;  // since the previous snapshot (orderly doctor --watch)
 
@@ -63,8 +82,9 @@ struct process_snapshot {
 };
 
 // Joins a process's descriptors with the socket table of its network namespace: its listeners
-// and connections by fd, the orphans on its listening ports, descriptor usage and quiet_for.
-// Pure; leaves findings, counters, taken and changes empty.
+// and connections by fd, the orphans on its listening ports, descriptor usage, quiet_for and
+// send_stalled_for; descriptors in no table whose protocol is "TCP" or "TCPv6" become
+// `unconnected`. Pure; leaves findings, counters, taken and changes empty.
 process_snapshot assemble(const process_info& process, const std::vector<kernel_socket>& table);
 
 }  // namespace orderly::diag

@@ -89,5 +89,63 @@ TEST(changes, unix_sockets_seen_unchanged_have_been_quiet_since_the_last_look) {
     EXPECT_EQ(third.connections[0].quiet_for, milliseconds(3500));
 }
 
+// Retransmissions reset last_data_sent and duplicate ACKs last_ack_recv: across looks, a send
+// queue has stood still when bytes_acked is the same and the queue no smaller.
+TEST(changes, a_send_queue_stands_still_while_nothing_more_is_acknowledged) {
+    process_snapshot before;
+    before.taken = std::chrono::system_clock::time_point(std::chrono::seconds(100));
+    for (std::uint64_t i = 1; i <= 3; ++i) {
+        auto k = tcp_row(tcp_state::established, "127.0.0.1:8000", "127.0.0.1:5000", i);
+        k.send_queue = 4000;
+        k.timer = tcp_timer::retransmit;
+        k.tcp->bytes_acked = 100;
+        k.tcp->peer_window = 0;
+        k.tcp->backoff = 1;
+        k.tcp->rto_us = 400'000;  // one look proves 200 ms
+        before.connections.push_back(held(k, static_cast<int>(i) + 3, 5));
+    }
+    ASSERT_EQ(before.connections[0].send_stalled_for, milliseconds(200));
+    process_snapshot after = before;
+    after.taken = before.taken + std::chrono::milliseconds(1000);
+    after.connections[1].kernel.tcp->bytes_acked = 101;  // acknowledged a byte: it moved
+    after.connections[2].kernel.send_queue = 5000;       // the program added: still stuck
+    carry_quiet_times(before, after);
+    EXPECT_EQ(after.connections[0].send_stalled_for, milliseconds(1200));
+    EXPECT_TRUE(after.connections[0].stall_seen_across_looks);
+    EXPECT_EQ(after.connections[1].send_stalled_for, milliseconds(200));
+    EXPECT_FALSE(after.connections[1].stall_seen_across_looks);
+    EXPECT_EQ(after.connections[2].send_stalled_for, milliseconds(1200));
+    const auto fs = diagnose(after, {milliseconds(1000)});
+    ASSERT_EQ(fs.size(), 1U);
+    EXPECT_EQ(fs[0].fds, (std::vector<int>{4, 6}));
+    EXPECT_NE(fs[0].evidence[0].find("unchanged for at least 1.2 s across looks"),
+              std::string::npos)
+        << fs[0].evidence[0];
+    // A single look's bound that the next look contradicts is cut to the time between them.
+    process_snapshot later = after;
+    later.taken = after.taken + std::chrono::milliseconds(100);
+    later.connections[0].kernel.tcp->bytes_acked = 200;
+    later.connections[0].send_stalled_for = milliseconds(5000);
+    carry_quiet_times(after, later);
+    EXPECT_EQ(later.connections[0].send_stalled_for, milliseconds(100));
+}
+
+TEST(changes, a_tcp_socket_held_unconnected_is_so_since_the_look_that_saw_it) {
+    process_snapshot before;
+    before.taken = std::chrono::system_clock::time_point(std::chrono::seconds(100));
+    before.unconnected = {{7, 70, "TCP", std::nullopt}, {8, 80, "TCP", std::nullopt}};
+    process_snapshot after = before;
+    after.taken = before.taken + std::chrono::milliseconds(700);
+    after.unconnected[1].inode = 81;  // fd 8 closed and reused: a new socket
+    after.unconnected.push_back({9, 90, "TCPv6", std::nullopt});
+    carry_quiet_times(before, after);
+    EXPECT_EQ(after.unconnected[0].held_for, milliseconds(700));
+    EXPECT_FALSE(after.unconnected[1].held_for.has_value());
+    EXPECT_FALSE(after.unconnected[2].held_for.has_value());
+    const auto lines = changes_between(before, after);
+    ASSERT_EQ(lines.size(), 1U);
+    EXPECT_EQ(lines[0], "+2 TCP not connected (state CLOSE), still held: fds 8, 9");
+}
+
 }  // namespace
 }  // namespace orderly::diag

@@ -100,6 +100,7 @@ inline socket_info held(const kernel_socket& k, int fd, std::int64_t quiet_ms) {
     s.fd = fd;
     s.state = classify(k);
     if (quiet_ms >= 0) s.quiet_for = std::chrono::milliseconds(quiet_ms);
+    s.send_stalled_for = send_stall_bound(k);
     return s;
 }
 

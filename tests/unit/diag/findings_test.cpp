@@ -142,7 +142,7 @@ TEST(findings, a_send_queue_is_stuck_only_with_a_zero_window_or_unanswered_retra
     auto zero = conn(tcp_state::established, 1);
     zero.send_queue = 2'000'000;
     zero.timer = tcp_timer::zero_window_probe;
-    zero.tcp->last_data_sent_ms = 4000;
+    zero.tcp->last_data_sent_ms = 4000;  // probes carry no data
     zero.tcp->probes = 3;
     auto window = conn(tcp_state::established, 2);  // no persist timer yet, but the window is 0
     window.send_queue = 10;
@@ -152,26 +152,51 @@ TEST(findings, a_send_queue_is_stuck_only_with_a_zero_window_or_unanswered_retra
     lost.send_queue = 100;
     lost.timer = tcp_timer::retransmit;
     lost.timer_retries = 5;
-    lost.tcp->last_data_sent_ms = 4000;
+    lost.tcp->rto_us = 3'200'000;      // 5 timeouts in a row: 100 + 200 + ... + 1600 ms
+    lost.tcp->last_data_sent_ms = 40;  // the last retransmission
     auto moving = conn(tcp_state::established, 4);  // queued but acknowledged as it goes
     moving.send_queue = 100;
     moving.timer = tcp_timer::retransmit;
     moving.tcp->last_data_sent_ms = 4000;
+    moving.tcp->rto_us = 3'200'000;
     auto young = conn(tcp_state::established, 5);
     young.send_queue = 100;
     young.timer = tcp_timer::zero_window_probe;
     young.tcp->last_data_sent_ms = 10;
-    p.connections = {held(zero, 4, 0), held(window, 5, 0), held(lost, 6, 0), held(moving, 7, 0),
-                     held(young, 8, 0)};
+    // The peer's buffer shrank below its window: it answers every retransmission with a
+    // duplicate ACK of window 0, so last_data_sent and last_ack_recv keep resetting and
+    // timer_retries stays 0; the backoff (3: 200 + 400 + 800 ms) is what one look can know.
+    auto shrunk = conn(tcp_state::established, 6);
+    shrunk.send_queue = 500'000;
+    shrunk.timer = tcp_timer::retransmit;
+    shrunk.tcp->peer_window = 0;
+    shrunk.tcp->backoff = 3;
+    shrunk.tcp->rto_us = 1'600'000;
+    shrunk.tcp->last_data_sent_ms = 300;
+    shrunk.tcp->last_ack_recv_ms = 300;
+    auto early = shrunk;  // the same after one timeout: 400 ms is all one look proves
+    early.inode = 7;
+    early.tcp->backoff = 1;
+    early.tcp->rto_us = 400'000;
+    p.connections = {held(zero, 4, 0),  held(window, 5, 0), held(lost, 6, 0),  held(moving, 7, 0),
+                     held(young, 8, 0), held(shrunk, 9, 0), held(early, 10, 0)};
     const auto fs = diagnose(p, {milliseconds(1000)});
     ASSERT_EQ(fs.size(), 1U);
     EXPECT_EQ(fs[0].kind, finding_kind::send_queue_stuck);
-    EXPECT_EQ(fs[0].fds, (std::vector<int>{4, 5, 6}));
-    EXPECT_EQ(fs[0].quiet_for, milliseconds(4000));
-    EXPECT_TRUE(contains(fs[0].evidence[0], "2000000 B queued, no new data sent for 4.0 s"))
+    EXPECT_EQ(fs[0].fds, (std::vector<int>{4, 5, 6, 9}));
+    EXPECT_EQ(fs[0].quiet_for, milliseconds(1400));
+    EXPECT_TRUE(contains(fs[0].evidence[0], "2000000 B queued; the peer's receive window is zero"))
         << fs[0].evidence[0];
-    EXPECT_TRUE(contains(fs[0].evidence[0], "receive window is zero")) << fs[0].evidence[0];
-    EXPECT_TRUE(contains(fs[0].evidence[2], "5 retransmissions")) << fs[0].evidence[2];
+    EXPECT_TRUE(contains(fs[0].evidence[0], "no new data sent for 4.0 s")) << fs[0].evidence[0];
+    EXPECT_TRUE(contains(fs[0].evidence[2], "5 retransmission timeouts")) << fs[0].evidence[2];
+    EXPECT_TRUE(contains(fs[0].evidence[2], "nothing acknowledged for at least 3.1 s"))
+        << fs[0].evidence[2];
+    EXPECT_TRUE(contains(fs[0].evidence[3], "zero window and drops what comes"))
+        << fs[0].evidence[3];
+    EXPECT_TRUE(contains(fs[0].evidence[3], "nothing acknowledged for at least 1.4 s"))
+        << fs[0].evidence[3];
+    // --min-age 0: the one timeout of `early` is enough, the retransmissions of `moving` are not.
+    EXPECT_EQ(diagnose(p, {milliseconds(0)})[0].fds, (std::vector<int>{4, 5, 6, 8, 9, 10}));
 }
 
 TEST(findings, fin_wait2_and_read_shut_follow_the_shutdown_bits) {

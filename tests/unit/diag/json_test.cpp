@@ -25,12 +25,13 @@ TEST(json, a_tcp_socket_has_every_field_with_null_for_what_is_unknown) {
     const std::string j = to_json(held(k, 5, 1234));
     EXPECT_EQ(j.front(), '{');
     EXPECT_EQ(j.back(), '}');
-    for (const char* part :
-         {R"("fd":5,"inode":11,"cookie":1011,"kind":"tcp","state":"half_closed_by_peer",)",
-          R"("kernel_state":"CLOSE_WAIT","shutdown":"-->","local":"127.0.0.1:8000",)",
-          R"("peer":"[::1]:5000","recv_queue":6,"send_queue":0,"unread_bytes":5,"timer":"off",)",
-          R"("uid":1000,"quiet_for_ms":1234,"unix_peer_inode":null,"unix_peer_gone":null,)",
-          R"("last_ack_recv_ms":1234,)", R"("peer_window":null})", R"("memory":null})"}) {
+    for (
+        const char* part :
+        {R"("fd":5,"inode":11,"cookie":1011,"kind":"tcp","state":"half_closed_by_peer",)",
+         R"("kernel_state":"CLOSE_WAIT","shutdown":"-->","local":"127.0.0.1:8000",)",
+         R"("peer":"[::1]:5000","recv_queue":6,"send_queue":0,"unread_bytes":5,"timer":"off",)",
+         R"("uid":1000,"quiet_for_ms":1234,"send_stalled_for_ms":null,"unix_peer_inode":null,"unix_peer_gone":null,)",
+         R"("last_ack_recv_ms":1234,)", R"("peer_window":null})", R"("memory":null})"}) {
         EXPECT_TRUE(contains(j, part)) << part << "\nin " << j;
     }
     auto orphan = k;
@@ -93,7 +94,7 @@ TEST(json, a_process_has_every_top_level_field_in_order) {
                          R"("time_unix_ms":1700000000123,)"))
         << j;
     EXPECT_TRUE(contains(j, R"("descriptors":{"open":10,"sockets":4,"other_sockets":1,)"
-                            R"("soft_limit":1024,"hard_limit":null})"))
+                            R"("unconnected_tcp":0,"soft_limit":1024,"hard_limit":null})"))
         << j;
     EXPECT_TRUE(contains(j, R"("states":{"opening":0,"open":0,"half_closed_by_peer":1,)"
                             R"("half_closed_by_us":0,"closing":0,"closed":0,"listening":0})"))

@@ -17,7 +17,7 @@ process_info server_process() {
     p.uid = 1000;
     p.user = "alice";
     p.open_descriptors = 10;
-    p.sockets = {{3, 10}, {5, 11}, {6, 99}, {7, 13}};
+    p.sockets = {{3, 10, ""}, {5, 11, ""}, {6, 99, "UDP"}, {7, 13, ""}};
     p.limit = {1024, 4096};
     return p;
 }
@@ -78,8 +78,27 @@ TEST(process_snapshot, claims_only_the_sockets_left_on_its_listening_ports) {
     EXPECT_TRUE(assemble(server_process(), t).orphans.empty());
     // A process without listeners claims none.
     auto p = server_process();
-    p.sockets = {{5, 11}};
+    p.sockets = {{5, 11, ""}};
     EXPECT_TRUE(assemble(p, table()).orphans.empty());
+}
+
+TEST(process_snapshot, a_tcp_descriptor_in_no_table_is_unconnected_and_the_rest_other) {
+    auto p = server_process();
+    p.sockets.push_back({8, 100, "TCP"});
+    p.sockets.push_back({9, 101, "TCPv6"});
+    p.sockets.push_back({10, 102, "MPTCP"});  // its subflows are in the table, not it
+    p.sockets.push_back({11, 103, ""});       // the protocol could not be read
+    const auto s = assemble(p, table());
+    EXPECT_EQ(s.descriptors.other_sockets, 5U);  // inodes 99 and 100-103 are in no table
+    EXPECT_EQ(s.descriptors.unconnected_tcp, 2U);
+    ASSERT_EQ(s.unconnected.size(), 2U);
+    EXPECT_EQ(s.unconnected[0].fd, 8);
+    EXPECT_EQ(s.unconnected[0].inode, 100U);
+    EXPECT_EQ(s.unconnected[1].protocol, "TCPv6");
+    EXPECT_FALSE(s.unconnected[0].held_for.has_value());  // one look cannot tell
+    // A TCP inode that is in the table is a connection, whatever the protocol says.
+    p.sockets = {{5, 11, "TCP"}};
+    EXPECT_TRUE(assemble(p, table()).unconnected.empty());
 }
 
 }  // namespace
