@@ -6,6 +6,7 @@ The convention (docs/testing.md): a block fenced ```cpp (or ```c++) is one trans
 leading lines -- #include and other preprocessor lines, `using` declarations, comments and blank
 lines -- stay at file scope; everything from the first other line on becomes the body of a function
 (snippets are statements, as in a tutorial). A block that defines `main(` is compiled as it is. A
+block fenced ```cpp file is a file of definitions, compiled as it is with a main() added. A
 block fenced ```cpp no-compile is skipped; the prose must say why. Nothing is added to a snippet
 but that function: no include, no using, so a snippet that needs one must show it.
 
@@ -43,11 +44,13 @@ def blocks(path):
         i += 1
 
 
-def translation_unit(path, first, lines):
+def translation_unit(path, first, lines, whole_file=False):
     """The block as a .cpp file; #line makes the compiler's errors name the Markdown lines."""
     at = lambda n: '#line %d "%s"\n' % (n, path.replace("\\", "/"))
     if any(re.search(r"\bmain\s*\(", line) for line in lines):
         return at(first) + "\n".join(lines) + "\n"
+    if whole_file:  # definitions at file scope (```cpp file): only a main() to link it
+        return at(first) + "\n".join(lines) + "\nint main() { return 0; }\n"
     k = 0
     while k < len(lines) and FILE_SCOPE.match(lines[k]):
         k += 1
@@ -102,7 +105,7 @@ def main():
             name = re.sub(r"[^A-Za-z0-9]+", "_", os.path.basename(path)) + "_%d" % line
             src = os.path.join(work, name + ".cpp")
             with open(src, "w", encoding="utf-8") as f:
-                f.write(translation_unit(path, line + 1, lines))
+                f.write(translation_unit(path, line + 1, lines, "file" in info[1:]))
             cmd = ([a.cxx] + shlex.split(a.cxx_flags) + ["-std=c++20"] + WARNINGS +
                    [src, "-o", os.path.join(work, name)] + shlex.split(pc.stdout))
             r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -36,7 +36,7 @@ TEST(tls_doc_example, is_the_page_text) {
     const std::string code = between_markers(slurp(ORDERLY_TLS_DOC_EXAMPLE));
     ASSERT_FALSE(code.empty());
     const std::string page = slurp(ORDERLY_TLS_DOC_PAGE);
-    EXPECT_NE(page.find("```cpp\n" + code + "```"), std::string::npos)
+    EXPECT_NE(page.find("```cpp file\n" + code + "```"), std::string::npos)
         << "docs/tls.md's example differs from tests/unit/tls/doc_example.hpp";
 }
 
