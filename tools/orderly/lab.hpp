@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "orderly/orderly.hpp"
@@ -46,6 +47,12 @@ struct lab_connection {
     int server_fd = -1;
 };
 
+// What a timeline row says about a call that returned: its result and the bytes it moved.
+struct lab_said {
+    std::string result;
+    std::int64_t bytes = -1;
+};
+
 class lab_recorder {
   public:
     lab_recorder();
@@ -63,6 +70,18 @@ class lab_recorder {
     // `t_end_ms`: when the call returned, if not just now.
     void call(double t_ms, std::string side, std::size_t conn, std::string call, std::string result,
               std::int64_t bytes = -1, double t_end_ms = -1);
+    // One step of a story: takes the time, makes the call (`make_call()`), records it on `side`
+    // of connection `conn` with what `say(result)` says about it (a lab_said), and hands the
+    // call's result back.
+    template <class Call, class Say>
+    auto step(std::string side, std::size_t conn, std::string call_text, Call&& make_call,
+              Say&& say) {
+        const double t = now_ms();
+        auto r = std::forward<Call>(make_call)();
+        lab_said said = std::forward<Say>(say)(std::as_const(r));
+        call(t, std::move(side), conn, std::move(call_text), std::move(said.result), said.bytes);
+        return r;
+    }
     void note(std::string text);
     void add_segment(lab_event e);
 
