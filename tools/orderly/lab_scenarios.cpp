@@ -346,42 +346,56 @@ lab_outcome abort_rst(lab_recorder& rec, listener& l) {
 }  // namespace
 
 const std::vector<lab_scenario>& lab_scenarios() {
-    static const std::vector<lab_scenario> all = {
-        {"naive-close-loses-data", "close() with unread request bytes: RST, and the reply is cut",
-         "The server reads only part of the request, sends a 256 KiB reply and calls close(). The "
-         "unread bytes make Linux send RST instead of FIN; the reply still queued is thrown away "
-         "and the client reads a short reply followed by ECONNRESET.",
-         [](lab_recorder& r, listener& l) { return reply_story(r, l, false); }},
-        {"orderly-close", "the same server ending with close_gracefully(): every byte arrives",
-         "Same request and reply, but the server ends with shutdown(write), reads and discards "
-         "until the client's EOF, then closes: FIN both ways and the whole reply delivered.",
-         [](lab_recorder& r, listener& l) { return reply_story(r, l, true); }},
-        {"half-close", "the client sends FIN after its request and still gets the reply",
-         "shutdown(write) after the request tells the server 'that is all'; the server sees EOF, "
-         "which means half-closed, not over, and still sends its reply.",
-         half_close},
-        {"shut-rd", "shutdown(read) sends nothing; the peer's bytes still arrive",
-         "After shutdown(read) recv() says end-of-stream, but Linux tells the peer nothing and "
-         "keeps accepting its data; closing with that data unread then sends RST.",
-         shut_rd},
-        {"shut-rdwr", "shutdown(both): FIN, then RST for any late bytes from the peer",
-         "shutdown(both) sends FIN like shutdown(write), but data arriving afterwards is answered "
-         "with RST, so a peer still sending loses the connection.",
-         shut_rdwr},
-        {"close-wait-leak", "a server that forgets close() after the peer's FIN leaks descriptors",
-         "Each client closes; the server sees EOF and never calls close(). Its sockets sit in "
-         "CLOSE_WAIT, each holding a descriptor, until the process runs out of them; orderly "
-         "doctor's check, run on the lab itself, names them.",
-         close_wait_leak},
-        {"time-wait", "the side that closes first holds TIME_WAIT",
-         "The client closes first: it goes FIN_WAIT1, FIN_WAIT2, then TIME_WAIT for 60 s after the "
-         "server's FIN, while the server passes through CLOSE_WAIT and LAST_ACK to CLOSED.",
-         time_wait},
-        {"abort-rst", "abort(): SO_LINGER 0 sends RST, the peer gets ECONNRESET",
-         "abort() discards what is queued and sends RST: the peer's recv() reports a reset instead "
-         "of end-of-stream and nobody keeps TIME_WAIT. For errors and timeouts only.",
-         abort_rst},
-    };
+    // The TCP stories, then the TLS ones (lab_tls.cpp).
+    static const std::vector<lab_scenario> all = [] {
+        std::vector<lab_scenario> v = {
+            {"naive-close-loses-data",
+             "close() with unread request bytes: RST, and the reply is cut",
+             "The server reads only part of the request, sends a 256 KiB reply and calls close(). "
+             "The "
+             "unread bytes make Linux send RST instead of FIN; the reply still queued is thrown "
+             "away "
+             "and the client reads a short reply followed by ECONNRESET.",
+             [](lab_recorder& r, listener& l) { return reply_story(r, l, false); }},
+            {"orderly-close", "the same server ending with close_gracefully(): every byte arrives",
+             "Same request and reply, but the server ends with shutdown(write), reads and discards "
+             "until the client's EOF, then closes: FIN both ways and the whole reply delivered.",
+             [](lab_recorder& r, listener& l) { return reply_story(r, l, true); }},
+            {"half-close", "the client sends FIN after its request and still gets the reply",
+             "shutdown(write) after the request tells the server 'that is all'; the server sees "
+             "EOF, "
+             "which means half-closed, not over, and still sends its reply.",
+             half_close},
+            {"shut-rd", "shutdown(read) sends nothing; the peer's bytes still arrive",
+             "After shutdown(read) recv() says end-of-stream, but Linux tells the peer nothing and "
+             "keeps accepting its data; closing with that data unread then sends RST.",
+             shut_rd},
+            {"shut-rdwr", "shutdown(both): FIN, then RST for any late bytes from the peer",
+             "shutdown(both) sends FIN like shutdown(write), but data arriving afterwards is "
+             "answered "
+             "with RST, so a peer still sending loses the connection.",
+             shut_rdwr},
+            {"close-wait-leak",
+             "a server that forgets close() after the peer's FIN leaks descriptors",
+             "Each client closes; the server sees EOF and never calls close(). Its sockets sit in "
+             "CLOSE_WAIT, each holding a descriptor, until the process runs out of them; orderly "
+             "doctor's check, run on the lab itself, names them.",
+             close_wait_leak},
+            {"time-wait", "the side that closes first holds TIME_WAIT",
+             "The client closes first: it goes FIN_WAIT1, FIN_WAIT2, then TIME_WAIT for 60 s after "
+             "the "
+             "server's FIN, while the server passes through CLOSE_WAIT and LAST_ACK to CLOSED.",
+             time_wait},
+            {"abort-rst", "abort(): SO_LINGER 0 sends RST, the peer gets ECONNRESET",
+             "abort() discards what is queued and sends RST: the peer's recv() reports a reset "
+             "instead "
+             "of end-of-stream and nobody keeps TIME_WAIT. For errors and timeouts only.",
+             abort_rst},
+        };
+        for (auto& sc : lab_tls_scenarios())
+            v.push_back(std::move(sc));
+        return v;
+    }();
     return all;
 }
 
