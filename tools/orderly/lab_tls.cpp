@@ -79,17 +79,15 @@ auto tls_step(lab_recorder& rec, tls_end& end, std::string call_text, std::strin
     return r;
 }
 
-std::string records_text(std::uint64_t wire, std::string_view what) {
-    return fmt::format("{} ({} B on the wire)", what, wire);
-}
-
-// "clean; close_notify sent and received" and the like, from the report's TLS part.
-std::string tls_close_text(const close_report& r) {
+// "clean; close_notify sent (24 B), received" and the like, from the report's TLS part and the
+// TCP bytes the close wrote (short: the ladder has room for about 55 characters beside a side).
+std::string tls_close_text(const close_report& r, std::uint64_t wire) {
     std::string s = describe(r);
     if (r.tls) {
-        s += fmt::format("; close_notify sent: {}, received: {} (wait: {})",
-                         r.tls->close_notify_sent ? "yes" : "no",
-                         r.tls->close_notify_received ? "yes" : "no", to_string(r.tls->wait));
+        s += fmt::format("; close_notify {}sent{}, {}received",
+                         r.tls->close_notify_sent ? "" : "not ",
+                         wire > 0 ? fmt::format(" ({} B)", wire) : "",
+                         r.tls->close_notify_received ? "" : "not ");
     }
     return s;
 }
@@ -97,17 +95,15 @@ std::string tls_close_text(const close_report& r) {
 // A close on a TLS end. The descriptor leaves the recorder first (as in record_close).
 template <class Close>
 close_report tls_close(lab_recorder& rec, tls_end& end, std::string call_text, std::string what,
-                       Close&& do_close, std::string remark = {}) {
+                       Close&& do_close) {
     if (end.client) {
         rec.set_client_fd(end.conn, -1);
     } else {
         rec.set_server_fd(end.conn, -1);
     }
     return tls_step(rec, end, std::move(call_text), std::move(what), std::forward<Close>(do_close),
-                    [&](const close_report& r, std::uint64_t wire) {
-                        std::string text = tls_close_text(r);
-                        if (wire > 0) text += fmt::format("; sent {} B: {}", wire, remark);
-                        return lab_said{text};
+                    [](const close_report& r, std::uint64_t wire) {
+                        return lab_said{tls_close_text(r, wire)};
                     });
 }
 
@@ -126,8 +122,7 @@ tls_pair open_tls_pair(lab_recorder& rec, listener& l, lab_certs& certs) {
     auto said_handshake = [](tls_end& end) {
         return [&end](const result<void, error_info>& r, std::uint64_t wire) {
             if (!r) return lab_said{"error: " + r.error().message()};
-            return lab_said{fmt::format("ok: {}, {}; {}", end.tls.version(), end.tls.cipher(),
-                                        records_text(wire, "handshake records"))};
+            return lab_said{fmt::format("ok: {}, {} B of records", end.tls.version(), wire)};
         };
     };
     auto shake = [](tls_end& end) {
@@ -141,6 +136,7 @@ tls_pair open_tls_pair(lab_recorder& rec, listener& l, lab_certs& certs) {
                        said_handshake(t.client));
     server.join();
     hs.value();  // a failed handshake ends the experiment (the row says why)
+    rec.note(fmt::format("{} with {}", t.client.tls.version(), t.client.tls.cipher()));
     settle();
     return t;
 }
@@ -153,13 +149,12 @@ transfer_result send_records(lab_recorder& rec, tls_end& end, const std::string&
         fmt::format("application data ({})", name),
         [&] { return end.tls.send_all(data, deadline::after(2s)); },
         [](const transfer_result& r, std::uint64_t wire) {
-            return lab_said{describe(r) + "; " + records_text(wire, "encrypted records"),
-                            bytes_of(r)};
+            return lab_said{describe(r) + fmt::format(", {} B on the wire", wire), bytes_of(r)};
         });
 }
 
 lab_said said_tls_recv(const result<std::size_t>& r, std::uint64_t /*wire*/) {
-    if (r && *r == 0) return {"0: close_notify received (TLS EOF: half-closed, not over)", 0};
+    if (r && *r == 0) return {"0: close_notify received: TLS EOF, not the end", 0};
     return {describe(r), bytes_of(r)};
 }
 
@@ -175,9 +170,7 @@ lab_outcome tls_orderly_close(lab_recorder& rec, listener& l) {
         [&] { return t.client.tls.shutdown(shut::write); },
         [](const result<void>& r, std::uint64_t wire) {
             return lab_said{describe(r) +
-                            fmt::format(": close_notify sent (an encrypted alert "
-                                        "record, {} B), then FIN; reading still works",
-                                        wire)};
+                            fmt::format(": close_notify sent ({} B alert record), then FIN", wire)};
         });
     settle();
 
@@ -189,9 +182,8 @@ lab_outcome tls_orderly_close(lab_recorder& rec, listener& l) {
     for (int i = 0; i < 40; ++i)
         reply += reply_line;
     (void)send_records(rec, t.server, reply, "reply");
-    const close_report sr = tls_close(
-        rec, t.server, "close_gracefully()", "close_notify alert",
-        [&] { return t.server.tls.close_gracefully(); }, "close_notify alert, then FIN");
+    const close_report sr = tls_close(rec, t.server, "close_gracefully()", "close_notify alert",
+                                      [&] { return t.server.tls.close_gracefully(); });
     settle();
 
     std::string got;
@@ -199,11 +191,10 @@ lab_outcome tls_orderly_close(lab_recorder& rec, listener& l) {
         rec, t.client, "read_to_end()", "",
         [&] { return t.client.tls.read_to_end(got, deadline::after(2s)); },
         [](const transfer_result& r, std::uint64_t) {
-            return lab_said{r.has_value() ? fmt::format("{} B, then the server's close_notify: "
-                                                        "TLS EOF, the reply is complete",
-                                                        r.bytes)
-                                          : describe(r),
-                            bytes_of(r)};
+            return lab_said{
+                r.has_value() ? fmt::format("{} B, then close_notify: the reply is whole", r.bytes)
+                              : describe(r),
+                bytes_of(r)};
         });
     const close_report cr = tls_close(rec, t.client, "close_gracefully()", "",
                                       [&] { return t.client.tls.close_gracefully(); });
@@ -242,25 +233,36 @@ lab_outcome tls_truncation(lab_recorder& rec, listener& l) {
         [&] { return ::shutdown(fd, SHUT_WR); },
         [](int rc) {
             return lab_said{
-                rc == 0 ? "ok: FIN, and no close_notify before it"
+                rc == 0 ? "ok: FIN, no close_notify before it"
                         : "error: " + std::error_code(errno, std::generic_category()).message()};
         });
     settle();
 
     std::string got;
+    std::uint64_t alert_bytes = 0;
     // OpenSSL answers the unexpected EOF with a fatal alert of its own (a record like any other
     // on the wire in TLS 1.3).
     auto rd = tls_step(
         rec, t.client, "read_to_end()", "fatal alert (OpenSSL's, after the unexpected EOF)",
         [&] { return t.client.tls.read_to_end(got, deadline::after(2s)); },
-        [](const transfer_result& r, std::uint64_t wire) {
-            std::string s = describe(r);
+        [&](const transfer_result& r, std::uint64_t wire) {
+            alert_bytes = wire;
             if (!r.has_value() && r.error() == make_error_code(errc::tls_truncated)) {
-                s += " (Python's ssl, suppress_ragged_eofs=True by default, would have said EOF)";
+                return lab_said{
+                    fmt::format("{} B, then tls_truncated: FIN, no close_notify", r.bytes),
+                    bytes_of(r)};
             }
-            if (wire > 0) s += fmt::format("; OpenSSL sent a fatal alert record ({} B)", wire);
-            return lab_said{s, bytes_of(r)};
+            return lab_said{describe(r), bytes_of(r)};
         });
+    rec.note(
+        "Python's ssl (suppress_ragged_eofs=True, its default) would have returned b'' here: EOF, "
+        "and the reply taken as complete");
+    if (alert_bytes > 0) {
+        rec.note(fmt::format(
+            "OpenSSL answered the unexpected EOF with a fatal alert record ({} B), sent by the "
+            "client's read_to_end()",
+            alert_bytes));
+    }
     const close_report cr = tls_close(rec, t.client, "close_gracefully()", "",
                                       [&] { return t.client.tls.close_gracefully(); });
     settle();
