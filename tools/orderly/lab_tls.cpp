@@ -4,11 +4,13 @@
 // the captured segment that carries it is labelled from the library side (lab_tls_record).
 
 #include <fmt/core.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "lab.hpp"
@@ -30,8 +32,12 @@ struct lab_certs {
 
     explicit lab_certs(lab_recorder& rec) {
         const self_signed_pem pem = make_self_signed().value();
-        dir = std::filesystem::temp_directory_path() / fmt::format("orderly-lab-{}", ::getpid());
-        std::filesystem::create_directories(dir);
+        // A fresh private directory (mkdtemp, mode 0700): no name another user could have taken.
+        std::string tmpl = (std::filesystem::temp_directory_path() / "orderly-lab-XXXXXX").string();
+        if (::mkdtemp(tmpl.data()) == nullptr) {
+            throw std::system_error(errno, std::generic_category(), "mkdtemp " + tmpl);
+        }
+        dir = tmpl;
         const std::string ca = (dir / "cert.pem").string();
         write_pem_file(ca, pem.cert).value();
         tls_server_config sc;
