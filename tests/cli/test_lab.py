@@ -14,7 +14,7 @@ from cli_support import BIN, cli_test
 
 SVG = "{http://www.w3.org/2000/svg}"
 SCENARIOS = ["naive-close-loses-data", "orderly-close", "half-close", "shut-rd", "shut-rdwr",
-             "close-wait-leak", "time-wait", "abort-rst"]
+             "close-wait-leak", "time-wait", "abort-rst", "tls-truncation", "tls-orderly-close"]
 
 
 class LabTest(cli_test):

@@ -128,6 +128,16 @@ void lab_recorder::add_segment(lab_event e) {
     events_.push_back(std::move(e));
 }
 
+void lab_recorder::tls_record(lab_tls_record r) {
+    std::lock_guard lock(mu_);
+    records_.push_back(std::move(r));
+}
+
+std::vector<lab_tls_record> lab_recorder::tls_records() const {
+    std::lock_guard lock(mu_);
+    return records_;
+}
+
 std::vector<lab_event> lab_recorder::events() const {
     std::lock_guard lock(mu_);
     return events_;
@@ -330,6 +340,7 @@ int run_lab(const lab_config& cfg) {
             std::this_thread::sleep_for(std::chrono::milliseconds(30));
             const auto conns = rec.connections();
             const auto segs = cap.take(port);
+            const auto records = rec.tls_records();
             for (const auto& s : segs) {
                 lab_event e;
                 e.what = lab_event::kind::segment;
@@ -340,6 +351,7 @@ int run_lab(const lab_config& cfg) {
                 e.flags = flags_to_string(s.flags);
                 e.length = s.payload;
                 e.seq = s.seq;
+                e.record = tls_records_in(s, segs, conns, records);
                 events.push_back(std::move(e));
             }
             capture_note = fmt::format("captured on lo with AF_PACKET ({} segments on port {})",

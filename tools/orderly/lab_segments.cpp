@@ -16,7 +16,7 @@ bool has_flag(const lab_event& e, const char* flag) {
 
 bool is_plain(const lab_event& e) {
     return e.what == lab_event::kind::segment && !has_flag(e, "SYN") && !has_flag(e, "FIN") &&
-           !has_flag(e, "RST");
+           !has_flag(e, "RST") && e.record.empty();
 }
 
 }  // namespace
@@ -55,7 +55,35 @@ std::string segment_label(const lab_event& e) {
         s = e.flags;
     }
     if (e.retransmission) s += ", retransmitted";
+    if (!e.record.empty()) s += ": " + e.record;
     return s;
+}
+
+std::string tls_records_in(const captured_segment& s, const std::vector<captured_segment>& all,
+                           const std::vector<lab_connection>& conns,
+                           const std::vector<lab_tls_record>& records) {
+    if (s.payload == 0 || records.empty()) return {};
+    std::string out;
+    for (const auto& r : records) {
+        if (r.conn >= conns.size()) continue;
+        const auto& c = conns[r.conn];
+        const std::uint16_t src = r.from_client ? c.client_port : c.server_port;
+        const std::uint16_t dst = r.from_client ? c.server_port : c.client_port;
+        if (s.src_port != src || s.dst_port != dst) continue;
+        // The sender's initial sequence number: its SYN (SYN,ACK for the server).
+        const auto syn = std::find_if(all.begin(), all.end(), [&](const captured_segment& o) {
+            return o.src_port == src && o.dst_port == dst && (o.flags & tcp_syn) != 0;
+        });
+        if (syn == all.end()) continue;
+        const std::uint32_t at = s.seq - syn->seq - 1;  // this segment's first stream byte
+        const std::uint32_t first = static_cast<std::uint32_t>(r.offset);
+        // The record starts in this segment.
+        if (static_cast<std::uint32_t>(first - at) < s.payload) {
+            if (!out.empty()) out += " + ";
+            out += r.what;
+        }
+    }
+    return out;
 }
 
 std::string segment_flags_note(const lab_event& e) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "capture.hpp"
 #include "lab.hpp"
 
 namespace orderly::cli {
@@ -18,6 +19,12 @@ void mark_retransmissions(std::vector<lab_event>& events);
 std::string segment_label(const lab_event& e);
 // "ACK" for a data segment's flags, drawn small beside its label; empty for other segments.
 std::string segment_flags_note(const lab_event& e);
+
+// The TLS records (as the scenario registered them) whose first byte segment `s` carries, joined
+// with " + "; empty for none. Stream offsets count from the sender's SYN, found in `all`.
+std::string tls_records_in(const captured_segment& s, const std::vector<captured_segment>& all,
+                           const std::vector<lab_connection>& conns,
+                           const std::vector<lab_tls_record>& records);
 
 // Runs of data and ACK segments between two other rows become one row ("data" flags, totals).
 std::vector<lab_event> merge_runs(std::vector<lab_event> in);
