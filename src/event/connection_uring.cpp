@@ -27,14 +27,12 @@ namespace orderly {
 void connection::uring_sync_reading() {
     if (!fd_) return;
     detail::uring_loop& ur = *loop_->uring();
-    if (!end_.wants_read()) {
-        if (recv_armed_ && !recv_cancelling_) {
-            ur.cancel(detail::uring_tag(static_cast<detail::uring_target*>(this),
-                                        detail::uring_op::recv));
-            recv_cancelling_ = true;  // completions may still bring bytes: they go to stash_
-        }
-        return;
-    }
+    // Paused: the multishot recv stays armed. Cancelling it here and re-arming it at the resume
+    // would cost two SQEs and three CQEs per pause, that is per echoed message for a server that
+    // pauses while its reply is in flight (high_water = 0). What arrives meanwhile waits in
+    // stash_, undelivered (the report counts it as unread, a release with it resets as the
+    // kernel would); once a read buffer's worth waits, on_recv cancels the recv.
+    if (!end_.wants_read()) return;
     // What arrived while reading was paused comes first, in order, at most one read buffer's
     // worth per on_data like on epoll (so a resumed reader cannot overshoot its high-water mark
     // by more than that).
@@ -125,6 +123,12 @@ void connection::on_recv(int res, std::uint32_t flags) {
                 // Paused (or closing after a pause) while the kernel still had a recv armed:
                 // keep the bytes for when reading resumes.
                 stash_.insert(stash_.end(), data.begin(), data.end());
+                if (recv_armed_ && !recv_cancelling_ &&
+                    stash_.size() - stash_head_ >= loop_->read_buffer().size()) {
+                    ur.cancel(detail::uring_tag(static_cast<detail::uring_target*>(this),
+                                                detail::uring_op::recv));
+                    recv_cancelling_ = true;  // completions in flight still go to stash_
+                }
             }
         }
         ur.recycle(id);

@@ -22,9 +22,9 @@ class proc:
     """A running process whose stderr (and optionally stdout) lines are collected by threads, so
     that reading them can time out."""
 
-    def __init__(self, argv, stdin=subprocess.DEVNULL, capture_stdout=True):
+    def __init__(self, argv, stdin=subprocess.DEVNULL, capture_stdout=True, env=None):
         self.argv = argv
-        self.p = subprocess.Popen(argv, stdin=stdin,
+        self.p = subprocess.Popen(argv, stdin=stdin, env=env,
                                   stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
                                   stderr=subprocess.PIPE)
         self.err_lines = queue.Queue()

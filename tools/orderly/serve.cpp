@@ -1,5 +1,6 @@
 // orderly serve echo|discard|reply HOST:PORT: small servers for people debugging clients, on the
-// event layer's server (one epoll loop per core). Each mode is a set of connection callbacks.
+// event layer's server (one loop per core, io_uring or epoll). Each mode is a set of connection
+// callbacks.
 
 #include <fmt/core.h>
 #include <pthread.h>
@@ -7,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +36,7 @@ struct serve_config {
     std::string drain_limit = "1M";
     std::string idle_timeout;
     std::string lifetime_timeout;
+    std::string backend;  // empty: not given, ORDERLY_BACKEND decides
     std::uint64_t max_connections = 0;
     unsigned threads = 0;
     bool dual_stack = false;
@@ -188,9 +191,56 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
     return cb;
 }
 
+// The loops' backend: --backend if given, else ORDERLY_BACKEND, else automatic.
+struct backend_choice {
+    loop_backend backend = loop_backend::automatic;
+    bool fell_back = false;  // automatic, and io_uring is not usable here
+    std::string error;       // io_uring was asked for and cannot run here
+};
+
+backend_choice choose_backend(const std::string& flag) {
+    std::string want = flag;
+    const char* env = std::getenv("ORDERLY_BACKEND");
+    const std::string source = flag.empty() ? "ORDERLY_BACKEND=io_uring" : "--backend io_uring";
+    if (want.empty()) want = env == nullptr ? "automatic" : env;
+    if (want == "uring") want = "io_uring";
+    // The library reads ORDERLY_BACKEND for `automatic`; with the choice made here it must not
+    // (the flag wins), and without it automatic_backend() is the probe's answer. No thread runs
+    // yet.
+    (void)::unsetenv("ORDERLY_BACKEND");
+    backend_choice out;
+    if (want == "epoll") {
+        out.backend = loop_backend::epoll;
+        return out;
+    }
+    const loop_backend probed = automatic_backend();
+    if (want != "io_uring") {  // automatic (an unknown ORDERLY_BACKEND value counts as that)
+        out.backend = probed;
+        out.fell_back = probed == loop_backend::epoll;
+        return out;
+    }
+    out.backend = loop_backend::io_uring;
+    if (probed != loop_backend::io_uring) {
+        std::string why = automatic_backend_reason();  // "epoll: io_uring is not usable here: ..."
+        if (why.starts_with("epoll: ")) why.erase(0, 7);
+        out.error = fmt::format(
+            "{}: {}. Use --backend epoll (or automatic, which falls back to epoll), or allow "
+            "io_uring: sysctl kernel.io_uring_disabled=0, and no seccomp filter (container "
+            "runtime) that blocks io_uring_setup",
+            source, why);
+    }
+    return out;
+}
+
 int run_serve(const serve_config& cfg) {
     ignore_sigpipe();
     install_stop_signals();
+
+    const backend_choice backend = choose_backend(cfg.backend);
+    if (!backend.error.empty()) {
+        print_error(backend.error);
+        return exit_failure;
+    }
 
     auto shared = std::make_shared<serve_shared>();
     serve_shared& sh = *shared;
@@ -222,6 +272,7 @@ int run_serve(const serve_config& cfg) {
 
     server_options so;
     so.threads = cfg.threads;
+    so.loop.backend = backend.backend;
     so.stop_drain_limit = sh.graceful.drain_limit;
     if (!cfg.idle_timeout.empty()) so.connection.idle_timeout = *parse_duration(cfg.idle_timeout);
     if (!cfg.lifetime_timeout.empty())
@@ -243,6 +294,7 @@ int run_serve(const serve_config& cfg) {
         return exit_failure;
     }
     fmt::print(stderr, "listening on {}\n", (*srv)->local_endpoint().to_string());
+    if (backend.fell_back) fmt::print(stderr, "backend {}\n", automatic_backend_reason());
     (void)std::fflush(stderr);
 
     {
@@ -330,6 +382,12 @@ void add_serve_command(CLI::App& app, runner& run) {
                     "Event-loop threads, 0 to 256; 0 = one per core (default), e.g. --threads 1")
         ->type_name("N")
         ->check(check_count_range(256));
+    sub->add_option(
+           "--backend", cfg->backend,
+           "How the event loops wait for the kernel: automatic (default: io_uring where\n"
+           "  usable, else epoll, saying why once), epoll, io_uring (an error where it is\n"
+           "  not usable). Overrides ORDERLY_BACKEND, e.g. --backend epoll")
+        ->check(CLI::IsMember({"automatic", "epoll", "io_uring"}));
     sub->add_flag(
         "--dual-stack", cfg->dual_stack,
         "On [::]:PORT, accept IPv4 clients too, e.g. orderly serve echo --dual-stack [::]:0");

@@ -674,3 +674,52 @@ TEST_F(served, close_does_not_block_the_loop_when_the_application_set_so_linger)
 
 }  // namespace
 }  // namespace orderly
+
+namespace orderly {
+namespace {
+
+// On io_uring a paused connection keeps its multishot recv armed and stashes what arrives; that
+// read-ahead must stay bounded (the recv is cancelled at a read buffer's worth) and resume must
+// deliver every byte in order. On epoll nothing is read while paused.
+TEST_F(served, a_paused_reader_reads_ahead_a_bounded_amount_and_resumes_in_order) {
+    auto got = std::make_shared<std::string>();
+    connection_callbacks cb;
+    cb.on_data = [got](connection&, std::span<const std::byte> d) {
+        got->append(reinterpret_cast<const char*>(d.data()), d.size());
+    };
+    pair_ = test::make_tcp_pair();
+    const int small = 16384;
+    ASSERT_EQ(::setsockopt(pair_.server.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    ASSERT_EQ(::setsockopt(pair_.client.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    serve_pair(std::move(cb));
+    lt_.sync([&] { conn_->pause_reading(); });
+    const int fd = pair_.client.get();
+    ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    std::string sent;
+    char block[4096];
+    // Send until the kernel refuses twice in a row with a pause between: the reader is stuck.
+    for (int refused = 0; refused < 2 && sent.size() < (16U << 20);) {
+        for (std::size_t i = 0; i < sizeof block; ++i)
+            block[i] = static_cast<char>('a' + (sent.size() + i) % 26);
+        const ssize_t n = ::send(fd, block, sizeof block, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent.append(block, static_cast<std::size_t>(n));
+            refused = 0;
+        } else {
+            ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << errno;
+            ++refused;
+            std::this_thread::sleep_for(100ms);
+        }
+    }
+    // Kernel buffers of about 2 x 32 KiB, plus a 64 KiB read-ahead and one provided buffer.
+    EXPECT_LT(sent.size(), 1U << 20) << "a paused connection kept reading";
+    EXPECT_EQ(lt_.sync([&] { return got->size(); }), 0U) << "data delivered while paused";
+    lt_.sync([&] { conn_->resume_reading(); });
+    ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+    for (int i = 0; i < 200 && lt_.sync([&] { return got->size(); }) < sent.size(); ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(lt_.sync([&] { return *got; }), sent);
+}
+
+}  // namespace
+}  // namespace orderly
