@@ -98,3 +98,259 @@ class CertTest(tls_test):
             r = self.run_orderly("cert", "--out", ro)
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn(b"cannot write", r.stderr)
+
+
+def read_until_close_notify(s):
+    """Reads until the peer's close_notify; a TCP EOF without it raises SSLEOFError."""
+    data = bytearray()
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+
+
+def read_exactly(s, n):
+    data = bytearray()
+    while len(data) < n:
+        chunk = s.recv(min(65536, n - len(data)))
+        if not chunk:
+            raise AssertionError(f"EOF after {len(data)} of {n} bytes")
+        data += chunk
+    return bytes(data)
+
+
+class ConnectTlsTest(tls_test):
+    REQUEST = os.urandom(150_000).hex().encode()  # 300 kB: many records both ways
+
+    def check_clean(self, r, version):
+        self.assertEqual(r.returncode, 0, r.stderr)
+        report = last_json(r.stderr)
+        self.assertEqual(report["outcome"], "clean", report)
+        tls = report["tls"]
+        self.assertTrue(tls["close_notify_sent"], tls)
+        self.assertTrue(tls["close_notify_received"], tls)
+        self.assertEqual(tls["version"], "TLSv" + version, tls)
+        return report
+
+    def test_half_close_request_reply_tls13_every_byte_exit_0(self):
+        # TLS 1.3 half-close: our close_notify ends the request; the reply comes after it.
+        got = {}
+
+        def handler(s):
+            got["request"] = read_until_close_notify(s)  # raises on a FIN without close_notify
+            s.sendall(got["request"].upper())
+            s.unwrap().close()  # our close_notify came; theirs goes out, then FIN
+
+        port, t, errors = self.server(handler, "1.3")
+        r = self.connect(port, input=self.REQUEST)
+        t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertEqual(got["request"], self.REQUEST)
+        self.assertEqual(r.stdout, self.REQUEST.upper())
+        self.check_clean(r, "1.3")
+
+    def test_request_reply_tls12_every_byte_exit_0(self):
+        # TLS 1.2 has no half-close (a close_notify asks for one back at once), so this server
+        # reads a request of known length, replies, then unwrap()s: that reads our close_notify.
+        got = {}
+
+        def handler(s):
+            got["request"] = read_exactly(s, len(self.REQUEST))
+            s.sendall(got["request"].upper())
+            s.unwrap().close()  # raises unless our close_notify arrives
+
+        port, t, errors = self.server(handler, "1.2")
+        r = self.connect(port, input=self.REQUEST)
+        t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertEqual(got["request"], self.REQUEST)
+        self.assertEqual(r.stdout, self.REQUEST.upper())
+        self.check_clean(r, "1.2")
+
+    def test_truncating_peer_exit_6_report_says_tls_truncated(self):
+        # The server sends part of a reply and its FIN without close_notify, then reads on (so
+        # the TCP end stays orderly): the TLS end says the reply may be cut short.
+        for version in ("1.2", "1.3"):
+            with self.subTest(version=version):
+                def handler(s):
+                    read_exactly(s, 5)
+                    s.sendall(b"partial reply")
+                    s._sslobj = None  # drop TLS without SSL_shutdown, then a plain FIN
+                    socket.socket.shutdown(s, socket.SHUT_WR)
+                    while socket.socket.recv(s, 4096):
+                        pass
+                    socket.socket.close(s)
+
+                port, t, errors = self.server(handler, version)
+                r = self.connect(port, "--on-stdin-eof", "keep", input=b"hello")
+                t.join(TIMEOUT)
+                self.assertEqual(errors, [])
+                self.assertEqual(r.returncode, 6, r.stderr)
+                self.assertEqual(r.stdout, b"partial reply")  # what came is printed
+                self.assertIn(b"without close_notify", r.stderr)
+                report = last_json(r.stderr)
+                self.assertEqual(report["outcome"], "tls_truncated", report)
+                self.assertFalse(report["tls"]["close_notify_received"], report)
+
+    def test_truncating_peer_that_closes_at_once_exit_6(self):
+        # close() without close_notify: the TLS alert OpenSSL sends about the truncation meets
+        # a closed socket, so the TCP end is a reset; the exit code still says truncation.
+        def handler(s):
+            read_exactly(s, 5)
+            s.sendall(b"partial")
+            s.close()
+
+        port, t, errors = self.server(handler, "1.3")
+        r = self.connect(port, "--on-stdin-eof", "keep", input=b"hello")
+        t.join(TIMEOUT)
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertEqual(r.stdout, b"partial")
+        report = last_json(r.stderr)
+        self.assertIn(report["outcome"], ("tls_truncated", "peer_reset"), report)
+        self.assertIn("without close_notify", report["tls"]["detail"], report)
+
+    def test_wrong_host_name_exit_7(self):
+        port, t, _ = self.server(lambda s: None)
+        r = self.connect(port, "--tls-sni", "wrong.example", input=b"x")
+        self.assertEqual(r.returncode, 7, r.stderr)
+        self.assertIn(b"certificate verify failed", r.stderr)
+        self.assertIn(b"hostname mismatch", r.stderr)
+        report = last_json(r.stderr)  # aborted: RST, so the server sees no orderly end
+        self.assertEqual(report["outcome"], "aborted", report)
+        self.assertIn("hostname mismatch", report["tls"]["detail"], report)
+
+    def test_ip_address_is_verified_as_ip_san(self):
+        # The certificate names 127.0.0.1 and localhost, but not 127.0.0.2.
+        def handler(s):
+            s.sendall(b"ok")
+            read_until_close_notify(s)
+            s.unwrap().close()
+
+        port, t, errors = self.server(handler)
+        r = self.connect(port, "--tls-sni", "localhost", input=b"")
+        t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertEqual(r.stdout, b"ok")
+        self.check_clean(r, "1.3")
+        ls = socket.socket()
+        ls.bind(("127.0.0.2", 0))
+        ls.listen(1)
+        self.addCleanup(ls.close)
+        r = self.connect(ls.getsockname()[1], host="127.0.0.2", input=b"")
+        self.assertNotEqual(r.returncode, 0)  # nobody answers the handshake: not verified
+        self.assertNotIn(b"ok", r.stdout)
+
+    def test_untrusted_certificate_exit_7(self):
+        port, t, _ = self.server(lambda s: None)
+        # No --tls-ca: the system store does not trust a self-signed certificate.
+        r = self.run_orderly("connect", "--tls", "--timeout", "5s", f"127.0.0.1:{port}")
+        self.assertEqual(r.returncode, 7, r.stderr)
+        self.assertIn(b"certificate verify failed: self-signed certificate", r.stderr)
+
+    def test_expired_certificate_exit_7(self):
+        cert, key = self.expired_pair()
+        port, t, _ = self.server(lambda s: None, cert=cert, key=key)
+        r = self.run_orderly("connect", "--tls", "--tls-ca", cert, "--timeout", "5s",
+                             f"127.0.0.1:{port}")
+        self.assertEqual(r.returncode, 7, r.stderr)
+        self.assertIn(b"certificate has expired", r.stderr)
+
+    def expired_pair(self):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+        import ipaddress
+
+        k = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        c = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+             .public_key(k.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(days=10))
+             .not_valid_after(now - datetime.timedelta(days=1))
+             .add_extension(x509.SubjectAlternativeName(
+                 [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(k, hashes.SHA256()))
+        cert, key = os.path.join(self.dir, "old.pem"), os.path.join(self.dir, "old-key.pem")
+        with open(cert, "wb") as f:
+            f.write(c.public_bytes(serialization.Encoding.PEM))
+        with open(key, "wb") as f:
+            f.write(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+        return cert, key
+
+    def test_insecure_warns_loudly_and_connects(self):
+        def handler(s):
+            read_until_close_notify(s)
+            s.sendall(b"fine")
+            s.unwrap().close()
+
+        port, t, errors = self.server(handler)
+        r = self.run_orderly("connect", "--tls", "--tls-insecure", "--timeout", "5s",
+                             f"127.0.0.1:{port}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"fine")
+        self.assertIn(b"WARNING: --tls-insecure", r.stderr)
+
+    def test_alpn_is_offered_and_reported(self):
+        def handler(s):
+            self.assertEqual(s.selected_alpn_protocol(), "h2")
+            read_until_close_notify(s)
+            s.unwrap().close()
+
+        ctx_alpn = ssl.SSLContext.set_alpn_protocols
+        orig = ssl.SSLContext.load_cert_chain
+
+        def load(ctx, *a, **kw):  # the server accepts h2 only
+            orig(ctx, *a, **kw)
+            ctx_alpn(ctx, ["h2"])
+
+        ssl.SSLContext.load_cert_chain = load
+        try:
+            port, t, errors = self.server(handler)
+        finally:
+            ssl.SSLContext.load_cert_chain = orig
+        r = self.connect(port, "--tls-alpn", "http/1.1,h2")
+        t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertEqual(last_json(r.stderr)["tls"]["alpn"], "h2")
+
+    def test_plain_tcp_peer_that_says_nothing_times_out_exit_5(self):
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        self.addCleanup(ls.close)
+        start = time.monotonic()
+        r = self.run_orderly("connect", "--tls", "--tls-ca", self.cert, "--timeout", "1s",
+                             f"127.0.0.1:{ls.getsockname()[1]}")
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertLess(time.monotonic() - start, 5)
+
+    def test_garbage_peer_exit_7_no_hang(self):
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        self.addCleanup(ls.close)
+
+        def garbage():
+            c, _ = ls.accept()
+            c.recv(4096)
+            c.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\nnot TLS at all\n" * 20)
+            c.close()
+
+        threading.Thread(target=garbage, daemon=True).start()
+        r = self.run_orderly("connect", "--tls", "--tls-ca", self.cert, "--timeout", "5s",
+                             f"127.0.0.1:{ls.getsockname()[1]}")
+        self.assertEqual(r.returncode, 7, r.stderr)
+        self.assertIn(b"TLS handshake", r.stderr)
+
+    def test_tls_options_need_tls(self):
+        r = self.run_orderly("connect", "--tls-ca", self.cert, "127.0.0.1:1")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"--tls", r.stderr)
+        r = self.run_orderly("connect", "--tls", "--tls-ca", "/nonexistent.pem", "127.0.0.1:1")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"/nonexistent.pem", r.stderr)
