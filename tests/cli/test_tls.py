@@ -354,3 +354,224 @@ class ConnectTlsTest(tls_test):
         r = self.run_orderly("connect", "--tls", "--tls-ca", "/nonexistent.pem", "127.0.0.1:1")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn(b"/nonexistent.pem", r.stderr)
+
+
+class PoliciesTlsTest(tls_test):
+    """--on-stdin-eof over TLS: the same behaviour as over TCP, with close_notify before FIN."""
+
+    def test_keep_sends_no_close_notify_until_the_peer_ends(self):
+        seen = {}
+
+        def handler(s):
+            line = read_exactly(s, 5)
+            time.sleep(0.3)  # nothing from us meanwhile: keep sends no close_notify
+            s.settimeout(0.2)
+            try:
+                seen["early"] = s.recv(10)
+            except (TimeoutError, socket.timeout):
+                seen["early"] = None
+            s.settimeout(TIMEOUT)
+            s.sendall(b"ok: " + line)
+            s.unwrap()  # ours, then theirs (after our close_notify came)
+            s.close()
+
+        port, t, errors = self.server(handler, "1.3")
+        r = self.connect(port, "--on-stdin-eof", "keep", input=b"ping\n")
+        t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertIsNone(seen["early"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"ok: ping\n")
+        self.assertEqual(last_json(r.stderr)["outcome"], "clean")
+
+    def test_quiet_reads_until_quiet_then_close_notify(self):
+        # A peer that takes our end as abort: it must not see close_notify while it is sending.
+        got = {}
+
+        def handler(s):
+            read_exactly(s, 4)
+            for _ in range(5):
+                s.sendall(b"chunk\n")
+                time.sleep(0.1)
+            got["rest"] = read_until_close_notify(s)  # raises on a FIN without close_notify
+            s.unwrap().close()
+
+        port, t, errors = self.server(handler, "1.3")
+        r = self.connect(port, "--on-stdin-eof", "quiet=400ms", input=b"GET\n")
+        t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"chunk\n" * 5)
+        self.assertEqual(got["rest"], b"")
+        self.assertEqual(last_json(r.stderr)["outcome"], "clean")
+
+    def test_close_with_the_reply_unread_exit_1(self):
+        def handler(s):
+            read_exactly(s, 3)
+            s.sendall(b"x" * 100_000)
+            time.sleep(0.5)
+            s.close()
+
+        port, t, errors = self.server(handler, "1.3")
+
+        def slow_stdin():
+            r, w = os.pipe()
+            os.write(w, b"abc")
+            threading.Timer(0.3, os.close, [w]).start()
+            return r
+
+        fd = slow_stdin()
+        r = subprocess.run([*self.connect_argv(port), "--on-stdin-eof", "close"], stdin=fd,
+                           capture_output=True, timeout=TIMEOUT)
+        os.close(fd)
+        t.join(TIMEOUT)
+        report = last_json(r.stderr)
+        if report["unread_bytes"] > 0:  # the reply had arrived: our close was an RST
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(report["outcome"], "unread_data_discarded", report)
+        else:
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def connect_argv(self, port):
+        from cli_support import BIN
+        return [BIN, "connect", "--tls", "--tls-ca", self.cert, "--json", "--timeout", "5s",
+                f"127.0.0.1:{port}"]
+
+
+class ListenTlsTest(tls_test):
+    def listen(self, *args, stdin=subprocess.DEVNULL):
+        pr = self.orderly("listen", "--tls-cert", self.cert, "--tls-key", self.key, "--json",
+                          "--accept-timeout", "10s", *args, "127.0.0.1:0", stdin=stdin)
+        return pr, self.listening(pr)[1]
+
+    def client(self, port, version, request):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ctx.maximum_version = VERSIONS[version]
+        ctx.load_verify_locations(self.cert)
+        c = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        s = ctx.wrap_socket(c, server_hostname="localhost", suppress_ragged_eofs=False)
+        return s
+
+    def test_python_client_every_byte_both_ways(self):
+        for version in ("1.2", "1.3"):
+            with self.subTest(version=version):
+                reply = os.urandom(100_000)
+                request = os.urandom(120_000)
+                with open(os.path.join(self.dir, "reply"), "wb") as f:
+                    f.write(reply)
+                with open(os.path.join(self.dir, "reply"), "rb") as f:
+                    pr, port = self.listen(stdin=f)
+                s = self.client(port, version, request)
+                sender = threading.Thread(target=s.sendall, args=(request,), daemon=True)
+                sender.start()
+                got = read_until_close_notify(s)  # our reply, then our close_notify
+                sender.join(TIMEOUT)
+                s.unwrap().close()  # theirs; unwrap also reads nothing more
+                self.assertEqual(pr.wait(), 0, pr.stderr)
+                self.assertEqual(got, reply)
+                self.assertEqual(pr.out, request)
+                report = last_json(pr.stderr.encode())
+                self.assertEqual(report["outcome"], "clean", report)
+                self.assertEqual(report["tls"]["version"], "TLSv" + version)
+
+    def test_mismatched_key_exit_2_names_both_files(self):
+        other = os.path.join(self.dir, "other")
+        self.assertEqual(self.run_orderly("cert", "--out", other).returncode, 0)
+        other_key = os.path.join(other, "key.pem")
+        r = self.run_orderly("listen", "--tls-cert", self.cert, "--tls-key", other_key,
+                             "127.0.0.1:0")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(self.cert.encode(), r.stderr)
+        self.assertIn(other_key.encode(), r.stderr)
+        self.assertIn(b"does not match", r.stderr)
+        self.assertNotIn(b"listening on", r.stderr)
+        r = self.run_orderly("listen", "--tls-cert", self.cert, "127.0.0.1:0")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"--tls-key", r.stderr)
+
+    def test_plain_tcp_client_exit_7(self):
+        pr, port = self.listen()
+        c = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        c.shutdown(socket.SHUT_WR)
+        try:
+            while c.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        c.close()
+        self.assertEqual(pr.wait(), 7, pr.stderr)
+        self.assertIn("TLS handshake", pr.stderr)
+
+    def test_orderly_connect_against_orderly_listen_with_orderly_cert(self):
+        reply = os.urandom(200_000)
+        path = os.path.join(self.dir, "reply")
+        with open(path, "wb") as f:
+            f.write(reply)
+        with open(path, "rb") as f:
+            pr, port = self.listen(stdin=f)
+        request = os.urandom(200_000)
+        r = self.run_orderly("connect", "--tls", "--tls-ca", self.cert, "--json",
+                             f"localhost:{port}", input=request)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(pr.wait(), 0, pr.stderr)
+        self.assertEqual(r.stdout, reply)
+        self.assertEqual(pr.out, request)
+        for report in (last_json(r.stderr), last_json(pr.stderr.encode())):
+            self.assertEqual(report["outcome"], "clean", report)
+            self.assertTrue(report["tls"]["close_notify_sent"], report)
+            self.assertTrue(report["tls"]["close_notify_received"], report)
+
+
+class OpensslPeersTest(tls_test):
+    def free_port(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        return port
+
+    def wait_port(self, port):
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.fail(f"nothing listens on {port}")
+
+    def test_socat_openssl_listen_half_close_echo(self):
+        self.need("socat")
+        port = self.free_port()
+        self.start(["socat", f"OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,cert={self.cert},"
+                    f"key={self.key},verify=0", "EXEC:cat"])
+        time.sleep(0.3)
+        data = os.urandom(60_000).hex().encode()
+        r = self.connect(port, input=data)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, data)
+        report = last_json(r.stderr)
+        self.assertEqual(report["outcome"], "clean", report)
+
+    def test_openssl_s_client_against_listen(self):
+        self.need("openssl")
+        for version in ("-tls1_2", "-tls1_3"):
+            with self.subTest(version=version):
+                data = os.urandom(50_000)
+                path = os.path.join(self.dir, "data")
+                with open(path, "wb") as f:
+                    f.write(data)
+                with open(path, "rb") as f:
+                    pr = self.orderly("listen", "--tls-cert", self.cert, "--tls-key", self.key,
+                                      "--json", "--accept-timeout", "10s", "127.0.0.1:0",
+                                      stdin=f)
+                    port = self.listening(pr)[1]
+                # -ign_eof: s_client reads until our close_notify, answers it and closes.
+                c = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
+                                    "-CAfile", self.cert, "-verify_return_error", "-quiet",
+                                    "-ign_eof", version], stdin=subprocess.DEVNULL,
+                                   capture_output=True, timeout=TIMEOUT)
+                self.assertEqual(pr.wait(), 0, pr.stderr)
+                self.assertEqual(c.stdout, data)
+                report = last_json(pr.stderr.encode())
+                self.assertEqual(report["outcome"], "clean", report)
