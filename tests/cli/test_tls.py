@@ -150,6 +150,23 @@ class ConnectTlsTest(tls_test):
         self.assertEqual(r.stdout, self.REQUEST.upper())
         self.check_clean(r, "1.3")
 
+    def test_half_close_request_reply_tls12_openssl_peer(self):
+        # RFC 5246 lets a TLS 1.2 peer end at our close_notify; OpenSSL (Python) still replies.
+        got = {}
+
+        def handler(s):
+            got["request"] = read_until_close_notify(s)
+            s.sendall(got["request"].upper())
+            s.unwrap().close()
+
+        port, t, errors = self.server(handler, "1.2")
+        r = self.connect(port, input=self.REQUEST)
+        t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertEqual(got["request"], self.REQUEST)
+        self.assertEqual(r.stdout, self.REQUEST.upper())
+        self.check_clean(r, "1.2")
+
     def test_request_reply_tls12_every_byte_exit_0(self):
         # TLS 1.2 has no half-close (a close_notify asks for one back at once), so this server
         # reads a request of known length, replies, then unwrap()s: that reads our close_notify.
