@@ -227,6 +227,41 @@ class ConnectTlsTest(tls_test):
         self.assertIn(report["outcome"], ("tls_truncated", "peer_reset"), report)
         self.assertIn("without close_notify", report["tls"]["detail"], report)
 
+    def test_records_buffered_in_tls_are_printed_without_waiting_for_more(self):
+        # 50 small records in one burst land in one TCP read; each is printed at once, not one
+        # per later wake-up of poll(2) (the socket is empty while TLS still holds them).
+        release = threading.Event()
+
+        def handler(s):
+            read_exactly(s, 2)
+            for i in range(50):
+                s.sendall(b"line %02d\n" % i)  # one record each
+            release.wait(TIMEOUT)
+            s.unwrap().close()  # ours first (keep waits for it), then theirs
+
+        port, t, errors = self.server(handler, "1.3")
+        from cli_support import BIN
+        import select
+        p = subprocess.Popen([BIN, "connect", "--tls", "--tls-ca", self.cert, "--on-stdin-eof",
+                              "keep", f"127.0.0.1:{port}"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait(TIMEOUT)))
+        p.stdin.write(b"go")
+        p.stdin.close()
+        out = b""
+        end = time.monotonic() + 3
+        while out.count(b"\n") < 50 and time.monotonic() < end:
+            ready, _, _ = select.select([p.stdout], [], [], 0.2)
+            if ready:
+                out += os.read(p.stdout.fileno(), 65536)
+        self.assertEqual(out.count(b"\n"), 50, out)  # all, while the server still waits
+        release.set()
+        self.assertEqual(p.wait(TIMEOUT), 0, p.stderr.read())
+        t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        p.stdout.close()
+        p.stderr.close()
+
     def test_wrong_host_name_exit_7(self):
         port, t, _ = self.server(lambda s: None)
         r = self.connect(port, "--tls-sni", "wrong.example", input=b"x")
