@@ -36,14 +36,14 @@ class tls_test(cli_test):
         self.cert = os.path.join(self.dir, "cert.pem")
         self.key = os.path.join(self.dir, "key.pem")
 
-    def server(self, handler, version="1.3", cert=None, key=None):
+    def server(self, handler, version="1.3", cert=None, key=None, host="127.0.0.1"):
         """A Python ssl server on 127.0.0.1 for one connection; handler(ssl_sock) runs in a
         thread and its exception (if any) is kept. Returns (port, thread, errors)."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ctx.maximum_version = VERSIONS[version]
         ctx.load_cert_chain(cert or self.cert, key or self.key)
-        ls = socket.socket()
-        ls.bind(("127.0.0.1", 0))
+        ls = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        ls.bind((host, 0))
         ls.listen(1)
         ls.settimeout(TIMEOUT)
         self.addCleanup(ls.close)
@@ -285,12 +285,18 @@ class ConnectTlsTest(tls_test):
         self.assertEqual(errors, [])
         self.assertEqual(r.stdout, b"ok")
         self.check_clean(r, "1.3")
-        ls = socket.socket()
-        ls.bind(("127.0.0.2", 0))
-        ls.listen(1)
-        self.addCleanup(ls.close)
-        r = self.connect(ls.getsockname()[1], host="127.0.0.2", input=b"")
-        self.assertNotEqual(r.returncode, 0)  # nobody answers the handshake: not verified
+        # [::1] is in the certificate too (an IPv6 IP SAN).
+        port, t, errors = self.server(handler, host="::1")
+        r = self.connect(port, host="[::1]", input=b"")
+        t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertEqual(r.stdout, b"ok")
+        self.check_clean(r, "1.3")
+        # 127.0.0.2 is not: the IP address does not verify.
+        port, t, _ = self.server(lambda s: None, host="127.0.0.2")
+        r = self.connect(port, host="127.0.0.2", input=b"")
+        self.assertEqual(r.returncode, 7, r.stderr)
+        self.assertIn(b"certificate verify failed", r.stderr)
         self.assertNotIn(b"ok", r.stdout)
 
     def test_untrusted_certificate_exit_7(self):
