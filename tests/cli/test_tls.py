@@ -633,3 +633,22 @@ class OpensslPeersTest(tls_test):
                 self.assertEqual(c.stdout, data)
                 report = last_json(pr.stderr.encode())
                 self.assertEqual(report["outcome"], "clean", report)
+
+    def test_openssl_s_server_rev_both_versions(self):
+        self.need("openssl")
+        for version in ("-tls1_2", "-tls1_3"):
+            with self.subTest(version=version):
+                port = self.free_port()
+                srv = self.start(["openssl", "s_server", "-accept", f"127.0.0.1:{port}",
+                                  "-cert", self.cert, "-key", self.key, "-naccept", "1", "-rev",
+                                  version], stdin=subprocess.PIPE)
+                for _ in range(100):  # until s_server listens (refused: exit 3)
+                    r = self.connect(port, "--close-timeout", "3s", input=b"hello\nworld\n")
+                    if r.returncode != 3 or srv.p.poll() is not None:
+                        break
+                    time.sleep(0.05)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, b"olleh\ndlrow\n")
+                report = last_json(r.stderr)
+                self.assertEqual(report["outcome"], "clean", report)
+                self.assertEqual(report["tls"]["version"], "TLSv" + version[-3:].replace("_", "."))
