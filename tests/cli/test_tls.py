@@ -580,6 +580,26 @@ class ListenTlsTest(tls_test):
             self.assertTrue(report["tls"]["close_notify_received"], report)
 
 
+class UnixTlsTest(tls_test):
+    def test_tls_over_a_unix_socket_needs_a_name(self):
+        name = f"unix:@orderly-tls-{os.getpid()}"
+        r = self.run_orderly("connect", "--tls", "--tls-ca", self.cert, name)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"--tls-sni", r.stderr)
+        pr = self.orderly("listen", "--tls-cert", self.cert, "--tls-key", self.key,
+                          "--accept-timeout", "10s", name, stdin=subprocess.PIPE)
+        self.assertTrue(pr.stderr_line().startswith("listening on "))
+        pr.p.stdin.write(b"from listen")
+        pr.p.stdin.close()
+        r = self.run_orderly("connect", "--tls", "--tls-ca", self.cert, "--tls-sni", "localhost",
+                             "--report", name, input=b"from connect")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(pr.wait(), 0, pr.stderr)
+        self.assertEqual(r.stdout, b"from listen")
+        self.assertEqual(pr.out, b"from connect")
+        self.assertIn(b"close report: clean", r.stderr)
+
+
 class OpensslPeersTest(tls_test):
     def free_port(self):
         s = socket.socket()
