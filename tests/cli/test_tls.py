@@ -261,6 +261,22 @@ class ConnectTlsTest(tls_test):
         p.stdout.close()
         p.stderr.close()
 
+    def test_peer_that_reads_nothing_is_a_bounded_timeout_exit_5(self):
+        # A TLS record cannot be half sent and resumed: the send waits for room, bounded.
+        done = threading.Event()
+
+        def handler(s):
+            s.do_handshake()
+            done.wait(TIMEOUT)
+
+        port, t, _ = self.server(handler)
+        start = time.monotonic()
+        r = self.connect(port, "--idle-timeout", "1s", input=b"z" * (16 << 20))
+        done.set()
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertEqual(last_json(r.stderr)["outcome"], "timed_out")
+
     def test_wrong_host_name_exit_7(self):
         port, t, _ = self.server(lambda s: None)
         r = self.connect(port, "--tls-sni", "wrong.example", input=b"x")

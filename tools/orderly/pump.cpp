@@ -69,6 +69,14 @@ deadline send_deadline(const tls_stream& /*unused*/, const pump_options& opts) {
                     deadline::after(opts.idle_timeout.value_or(std::chrono::seconds(30))));
 }
 
+// Whether a send that timed out may be tried again: not over TLS (the record was cut short).
+bool send_retries(const stream_socket& /*unused*/) {
+    return true;
+}
+bool send_retries(const tls_stream& /*unused*/) {
+    return false;
+}
+
 template <class Stream>
 pump_result pump_any(Stream& s, const pump_options& opts) {
     pump_result out;
@@ -227,6 +235,9 @@ pump_result pump_any(Stream& s, const pump_options& opts) {
                     last_activity = clock::now();
                 } else if (sent.error() != make_error_code(errc::timed_out)) {
                     return fail_with(sent.error(), "send");
+                } else if (!send_retries(s)) {
+                    return time_out(
+                        "send: the peer took no TLS record within --idle-timeout (else 30s)");
                 }
             }
         }
