@@ -547,6 +547,21 @@ class ListenTlsTest(tls_test):
                 self.assertEqual(report["outcome"], "clean", report)
                 self.assertEqual(report["tls"]["version"], "TLSv" + version)
 
+    def test_alpn_is_selected_and_reported(self):
+        pr, port = self.listen("--tls-alpn", "http/1.1,h2")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.cert)
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        c = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        s = ctx.wrap_socket(c, server_hostname="localhost", suppress_ragged_eofs=False)
+        selected = s.selected_alpn_protocol()
+        s.sendall(b"x")
+        read_until_close_notify(s)
+        s.unwrap().close()
+        self.assertEqual(pr.wait(), 0, pr.stderr)
+        self.assertEqual(selected, "http/1.1")  # the server's preference
+        self.assertEqual(last_json(pr.stderr.encode())["tls"]["alpn"], "http/1.1")
+
     def test_mismatched_key_exit_2_names_both_files(self):
         other = os.path.join(self.dir, "other")
         self.assertEqual(self.run_orderly("cert", "--out", other).returncode, 0)
