@@ -591,6 +591,27 @@ class ListenTlsTest(tls_test):
         self.assertEqual(pr.wait(), 7, pr.stderr)
         self.assertIn("TLS handshake", pr.stderr)
 
+    def test_keep_goes_on_after_a_failed_handshake(self):
+        pr, port = self.listen("--keep")
+        c = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        c.sendall(b"not a ClientHello\r\n" * 10)
+        try:
+            c.recv(4096)
+        except ConnectionResetError:
+            pass
+        c.close()
+        r = self.run_orderly("connect", "--tls", "--tls-ca", self.cert, f"localhost:{port}",
+                             input=b"second")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        end = time.monotonic() + TIMEOUT
+        while "clean" not in pr.stderr and time.monotonic() < end:
+            time.sleep(0.05)
+        self.assertIn("TLS handshake with 127.0.0.1:", pr.stderr)
+        self.assertIn('"outcome":"clean"', pr.stderr)
+        pr.p.terminate()
+        pr.wait()
+        self.assertIn(b"second", pr.out)
+
     def test_orderly_connect_against_orderly_listen_with_orderly_cert(self):
         reply = os.urandom(200_000)
         path = os.path.join(self.dir, "reply")
