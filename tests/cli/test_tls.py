@@ -17,6 +17,11 @@ from cli_support import TIMEOUT, cli_test
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
+def cert_der(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
 def last_json(stderr):
     for line in reversed(stderr.decode(errors="replace").strip().splitlines()):
         if line.startswith("{"):
@@ -71,7 +76,7 @@ class CertTest(tls_test):
         ctx = ssl.create_default_context(cafile=self.cert)
         ctx.load_cert_chain(self.cert, self.key)  # the key matches the certificate
         self.assertEqual(os.stat(self.key).st_mode & 0o777, 0o600)
-        der = ssl.PEM_cert_to_DER_cert(open(self.cert).read())
+        der = cert_der(self.cert)
         for name in (b"localhost", bytes([127, 0, 0, 1]), bytes(15) + b"\x01"):
             self.assertIn(name, der)
 
@@ -79,7 +84,7 @@ class CertTest(tls_test):
         out = os.path.join(self.dir, "named", "deeper")
         r = self.run_orderly("cert", "--out", out, "--name", "example.test", "--name", "10.9.8.7")
         self.assertEqual(r.returncode, 0, r.stderr)
-        der = ssl.PEM_cert_to_DER_cert(open(os.path.join(out, "cert.pem")).read())
+        der = cert_der(os.path.join(out, "cert.pem"))
         self.assertIn(b"example.test", der)
         self.assertIn(bytes([10, 9, 8, 7]), der)
         self.assertNotIn(b"localhost", der)
