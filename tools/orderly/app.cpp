@@ -32,6 +32,7 @@ std::unique_ptr<CLI::App> make_app(runner& run) {
     add_serve_command(*app, run);
     add_lab_command(*app, run);
     add_doctor_command(*app, run);
+    add_cert_command(*app, run);
     return app;
 }
 

@@ -18,6 +18,10 @@ class App;
 class Option;
 }  // namespace CLI
 
+namespace orderly {
+class tls_stream;
+}  // namespace orderly
+
 namespace orderly::cli {
 
 // Each subcommand adds itself to the app; when it is chosen, its callback stores the work in `run`
@@ -28,6 +32,7 @@ void add_listen_command(CLI::App& app, runner& run);
 void add_serve_command(CLI::App& app, runner& run);
 void add_lab_command(CLI::App& app, runner& run);
 void add_doctor_command(CLI::App& app, runner& run);
+void add_cert_command(CLI::App& app, runner& run);
 
 // "250ms", "2s", "1.5" (seconds), "1m". nullopt when the text is not a duration.
 std::optional<clock::duration> parse_duration(std::string_view text);
@@ -101,6 +106,9 @@ void print_exchange_report(const report_options& opts, const pump_result& r,
 // Copies in_fd to the socket and the socket to out_fd until both directions ended (or an error,
 // a timeout), then ends the connection. Never throws. Prints errors to stderr.
 pump_result pump(stream_socket& s, const pump_options& opts);
+// The same over TLS: the peer's end is its close_notify (a FIN without it: exit 6), ours is
+// close_notify then FIN; the close report has the TLS part.
+pump_result pump(tls_stream& s, const pump_options& opts);
 
 // "orderly: <message>" on stderr.
 void print_error(std::string_view message);

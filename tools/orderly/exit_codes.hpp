@@ -9,13 +9,15 @@
 namespace orderly::cli {
 
 enum exit_code : int {
-    exit_ok = 0,           // both directions ended in order
-    exit_failure = 1,      // any other runtime error
-    exit_usage = 2,        // bad option or address; the message names the bad part
-    exit_unreachable = 3,  // refused, unreachable, or the name did not resolve
-    exit_reset = 4,        // the peer reset the connection
-    exit_timed_out = 5,    // a timeout or deadline passed
-    exit_findings = 8,     // orderly doctor reported findings
+    exit_ok = 0,             // both directions ended in order
+    exit_failure = 1,        // any other runtime error
+    exit_usage = 2,          // bad option or address; the message names the bad part
+    exit_unreachable = 3,    // refused, unreachable, or the name did not resolve
+    exit_reset = 4,          // the peer reset the connection
+    exit_timed_out = 5,      // a timeout or deadline passed
+    exit_tls_truncated = 6,  // TLS: the peer ended TCP without close_notify (data may be cut)
+    exit_tls_failed = 7,     // TLS: the handshake or certificate verification failed
+    exit_findings = 8,       // orderly doctor reported findings
 };
 
 // The exit code an error deserves (for example ECONNREFUSED -> exit_unreachable).
@@ -30,6 +32,8 @@ inline constexpr const char* exit_codes_help =
     "  3  connection refused, network unreachable, or name not resolved\n"
     "  4  connection reset by peer\n"
     "  5  timed out (--timeout, --idle-timeout, --deadline or --accept-timeout)\n"
+    "  6  TLS: the peer ended TCP without close_notify (the data may be truncated)\n"
+    "  7  TLS: handshake or certificate verification failed (the message says why)\n"
     "  8  orderly doctor reported findings\n";
 
 }  // namespace orderly::cli

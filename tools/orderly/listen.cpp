@@ -4,8 +4,11 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "cli.hpp"
+#include "orderly/tls/tls_stream.hpp"
 
 namespace orderly::cli {
 namespace {
@@ -20,11 +23,67 @@ struct listen_config {
     report_options report;
     bool verbose = false;
     bool dual_stack = false;
+    std::string tls_cert;  // --tls-cert/--tls-key: TLS on every accepted connection
+    std::string tls_key;
+    std::string tls_alpn;
 };
+
+// The server context, checked before listening: a key that does not match its certificate (or
+// a file that cannot be read) is a usage error naming the files.
+std::optional<tls_context> tls_server_context(const listen_config& cfg) {
+    tls_server_config tc;
+    tc.cert_file = cfg.tls_cert;
+    tc.key_file = cfg.tls_key;
+    std::size_t start = 0;
+    while (start < cfg.tls_alpn.size()) {
+        auto comma = cfg.tls_alpn.find(',', start);
+        if (comma == std::string::npos) comma = cfg.tls_alpn.size();
+        if (comma > start) tc.alpn.push_back(cfg.tls_alpn.substr(start, comma - start));
+        start = comma + 1;
+    }
+    auto ctx = tls_context::server(tc);
+    if (!ctx) {
+        print_error(fmt::format("--tls-cert {} --tls-key {}: {}", cfg.tls_cert, cfg.tls_key,
+                                ctx.error().message()));
+        return std::nullopt;
+    }
+    return std::move(*ctx);
+}
+
+// One accepted connection over TLS: the handshake (bounded), then the pump.
+pump_result serve_tls(stream_socket s, const tls_context& ctx, const pump_options& po,
+                      const std::string& label) {
+    pump_result r;
+    auto t = tls_stream::server(std::move(s), ctx);
+    if (!t) {
+        print_error(t.error().message());
+        r.code = exit_failure;
+        return r;
+    }
+    const auto hs_timeout = po.idle_timeout.value_or(std::chrono::seconds(10));
+    if (auto hs = t->handshake(deadline::after(hs_timeout)); !hs) {
+        print_error(fmt::format("TLS handshake with {}: {}", label, hs.error().message()));
+        r.report = t->abort();
+        r.code = exit_code_for(hs.error().code);
+        return r;
+    }
+    return pump(*t, po);
+}
 
 int run_listen(const listen_config& cfg) {
     ignore_sigpipe();
     install_stop_signals();
+    std::optional<tls_context> ctx;
+    if (!cfg.tls_cert.empty() || !cfg.tls_key.empty()) {
+        if (cfg.tls_cert.empty() || cfg.tls_key.empty()) {
+            print_error(
+                "--tls-cert and --tls-key go together: give both (orderly cert makes a "
+                "pair)");
+            return exit_usage;
+        }
+        ctx = tls_server_context(cfg);
+        if (!ctx) return exit_usage;
+    }
     listen_options so;
     if (cfg.dual_stack) so.v6_only = false;
     so.replace_unix_socket_file = true;
@@ -68,7 +127,7 @@ int run_listen(const listen_config& cfg) {
         po.close_timeout = *parse_duration(cfg.close_timeout);
         // Once stdin has ended, later connections (--keep) get our FIN at once.
         po.in_fd = stdin_used_up ? -1 : 0;
-        auto r = pump(*s, po);
+        auto r = ctx ? serve_tls(std::move(*s), *ctx, po, label) : pump(*s, po);
         if (po.in_fd >= 0) stdin_used_up = true;
         print_exchange_report(cfg.report, r, label);
         last_code = r.code;
@@ -99,6 +158,17 @@ void add_listen_command(CLI::App& app, runner& run) {
         "Exit 5 when no connection arrives within this long, e.g. --accept-timeout 30s");
     sub->add_flag("--dual-stack", cfg->dual_stack,
                   "On [::]:PORT, accept IPv4 clients too, e.g. orderly listen --dual-stack [::]:0");
+    sub->add_option("--tls-cert", cfg->tls_cert,
+                    "Speak TLS with this certificate chain (PEM, leaf first); needs --tls-key,\n"
+                    "  e.g. --tls-cert certs/cert.pem (orderly cert makes a pair)")
+        ->type_name("FILE");
+    sub->add_option("--tls-key", cfg->tls_key,
+                    "The certificate's private key (PEM), e.g. --tls-key certs/key.pem")
+        ->type_name("FILE");
+    sub->add_option("--tls-alpn", cfg->tls_alpn,
+                    "Accept these ALPN protocols (comma-separated, preferred first),\n"
+                    "  e.g. --tls-alpn http/1.1")
+        ->type_name("LIST");
     sub->add_flag("--report", cfg->report.report,
                   "Print each connection's close report to stderr, e.g. --report");
     sub->add_flag("--json", cfg->report.json,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "orderly/tls/tls_stream.hpp"
 
 namespace orderly::cli {
 namespace {
@@ -43,9 +44,41 @@ deadline now_only() {
     return deadline::at(clock::now());
 }
 
-}  // namespace
+// The two transports the pump drives, a stream_socket or a tls_stream over one, differ only here.
+// The peer's end: its FIN, or over TLS its close_notify (a FIN without it is an error from recv).
+bool peer_done(const stream_socket& s) {
+    return s.peer_eof_seen();
+}
+bool peer_done(const tls_stream& t) {
+    return t.close_notify_received();
+}
+int fd_of(const stream_socket& s) {
+    return s.native_handle();
+}
+int fd_of(const tls_stream& t) {
+    return t.socket().native_handle();
+}
+// A plain send tries once (poll waits for room). A TLS record cut short cannot be resumed, so a
+// TLS send (at most one 16 KiB record) waits for room, bounded by the idle timeout (else 30 s)
+// and the whole-exchange deadline.
+deadline send_deadline(const stream_socket& /*unused*/, const pump_options& /*unused*/) {
+    return now_only();
+}
+deadline send_deadline(const tls_stream& /*unused*/, const pump_options& opts) {
+    return earliest(opts.until,
+                    deadline::after(opts.idle_timeout.value_or(std::chrono::seconds(30))));
+}
 
-pump_result pump(stream_socket& s, const pump_options& opts) {
+// Whether a send that timed out may be tried again: not over TLS (the record was cut short).
+bool send_retries(const stream_socket& /*unused*/) {
+    return true;
+}
+bool send_retries(const tls_stream& /*unused*/) {
+    return false;
+}
+
+template <class Stream>
+pump_result pump_any(Stream& s, const pump_options& opts) {
     pump_result out;
     bool stdin_open = opts.in_fd >= 0;
     bool fin_sent = false;
@@ -61,6 +94,7 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
     bool fin_before_peer_eof = false;
     out.hint_quiet = opts.on_stdin_eof == stdin_eof_action::half_close;
     std::error_code fin_error;
+    bool read_again = false;
     auto send_fin = [&]() -> bool {
         auto r = s.shutdown(shut::write);
         if (!r) {
@@ -68,7 +102,7 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
             return false;
         }
         fin_sent = true;
-        fin_before_peer_eof = !s.peer_eof_seen();
+        fin_before_peer_eof = !peer_done(s);
         return true;
     };
 
@@ -81,7 +115,13 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
         // After a reset there is nothing left to say to the peer: a plain close, whose report
         // names the reset (method `close`, the reset's error), not an abort of our own. After a
         // local failure the peer must learn that this was not an orderly end: RST, not FIN.
-        if (ec == make_error_code(errc::peer_reset)) {
+        if (ec == make_error_code(errc::tls_truncated)) {
+            // TCP ended in order under a TLS stream cut short: end TCP in order too; the report
+            // says tls_truncated (the library's judgement, not ours).
+            tls_close_options co;
+            co.timeout = opts.close_timeout;
+            out.report = s.close_gracefully(co);
+        } else if (ec == make_error_code(errc::peer_reset)) {
             out.report = s.close();
             out.report.outcome = close_outcome::peer_reset;
             if (!out.report.error) out.report.error = ec;
@@ -122,7 +162,7 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
                         out.report.unread_bytes));
                 }
                 return out;
-            } else if (opts.on_stdin_eof == stdin_eof_action::quiet && !s.peer_eof_seen()) {
+            } else if (opts.on_stdin_eof == stdin_eof_action::quiet && !peer_done(s)) {
                 quiet_until = deadline::at(std::max(*stdin_done_at, last_received) + opts.quiet);
                 if (quiet_until.expired()) {
                     if (!send_fin()) return fail_with(fin_error, "shutdown(write)");
@@ -131,7 +171,7 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
                 }
             }
         }
-        if (stdin_done && s.peer_eof_seen()) break;
+        if (stdin_done && peer_done(s)) break;
         if (fin_wait.expired()) {
             return time_out("the peer did not end within --close-timeout after our FIN");
         }
@@ -144,23 +184,25 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
             stdin_slot = static_cast<int>(n++);
         }
         short sock_events = 0;
-        if (!s.peer_eof_seen()) sock_events |= POLLIN;
+        if (!peer_done(s)) sock_events |= POLLIN;
         if (pending_off < pending.size()) sock_events |= POLLOUT;
         const int sock_slot = static_cast<int>(n);
-        fds[n++] = {s.native_handle(), sock_events, 0};
+        fds[n++] = {fd_of(s), sock_events, 0};
 
         deadline idle_until = deadline::never();
         if (opts.idle_timeout) idle_until = deadline::at(last_activity + *opts.idle_timeout);
         const deadline wait_until =
             earliest(earliest(opts.until, idle_until), earliest(quiet_until, fin_wait));
-        const int rc = ::poll(fds, n, wait_until.poll_timeout_ms());
+        // After a read that returned data, read again without waiting: a TLS stream may hold
+        // decrypted records that poll(2) cannot see (for a plain socket it costs one EAGAIN).
+        const int rc = ::poll(fds, n, read_again ? 0 : wait_until.poll_timeout_ms());
         if (rc < 0) {
             if (errno == EINTR) {
                 continue;  // the loop's top checks for SIGINT/SIGTERM
             }
             return fail_with(errno_code(errno), "poll", true);
         }
-        if (rc == 0) {
+        if (rc == 0 && !read_again) {
             if (idle_until.expired() && !opts.until.expired())
                 return time_out("idle timeout: nothing moved in either direction");
             // Early wake-ups by rounding, the quiet time, the FIN wait and the whole-exchange
@@ -181,33 +223,37 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
             }
         }
 
-        const short rev = fds[sock_slot].revents;
+        const short rev = static_cast<short>(fds[sock_slot].revents | (read_again ? POLLIN : 0));
+        read_again = false;
         if ((rev & POLLOUT) != 0 || ((rev & (POLLERR | POLLHUP)) != 0 && !pending.empty())) {
             if (pending_off < pending.size()) {
                 auto sent = s.send(
                     std::string_view(pending.data() + pending_off, pending.size() - pending_off),
-                    now_only());
+                    send_deadline(s, opts));
                 if (sent) {
                     pending_off += *sent;
                     last_activity = clock::now();
                 } else if (sent.error() != make_error_code(errc::timed_out)) {
                     return fail_with(sent.error(), "send");
+                } else if (!send_retries(s)) {
+                    return time_out(
+                        "send: the peer took no TLS record within --idle-timeout (else 30s)");
                 }
             }
         }
-        if ((rev & (POLLERR | POLLHUP)) != 0 && s.peer_eof_seen() &&
-            pending_off >= pending.size()) {
+        if ((rev & (POLLERR | POLLHUP)) != 0 && peer_done(s) && pending_off >= pending.size()) {
             // Only stdin is of interest now, but the socket died (RST after the peer's FIN);
             // left alone, poll would report it again at once, forever.
-            auto err = take_socket_error(s.native_handle());
+            auto err = take_socket_error(fd_of(s));
             const std::error_code ec =
                 err && *err != 0 ? errno_code(*err) : make_error_code(errc::connection_closed);
             return fail_with(ec, "connection ended while stdin was still open");
         }
-        if ((rev & (POLLIN | POLLERR | POLLHUP)) != 0 && !s.peer_eof_seen()) {
+        if ((rev & (POLLIN | POLLERR | POLLHUP)) != 0 && !peer_done(s)) {
             auto got = s.recv(std::span<char>(buf), now_only());
             if (got) {
                 if (*got > 0) {
+                    read_again = true;
                     last_activity = clock::now();
                     last_received = last_activity;
                     if (opts.out_fd >= 0 && !write_all(opts.out_fd, buf.data(), *got)) {
@@ -222,7 +268,7 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
 
     out.peer_ended_while_half_closed = fin_before_peer_eof;
     // Both directions ended: our FIN (now, for --on-stdin-eof keep) and the peer's are exchanged.
-    close_options co;
+    tls_close_options co;  // a close_options for a stream_socket
     co.timeout = opts.close_timeout;
     out.report = s.close_gracefully(co);
     if (!out.report.orderly()) {
@@ -231,6 +277,16 @@ pump_result pump(stream_socket& s, const pump_options& opts) {
         print_error(fmt::format("connection did not end in order: {}", out.report.to_string()));
     }
     return out;
+}
+
+}  // namespace
+
+pump_result pump(stream_socket& s, const pump_options& opts) {
+    return pump_any(s, opts);
+}
+
+pump_result pump(tls_stream& s, const pump_options& opts) {
+    return pump_any(s, opts);
 }
 
 }  // namespace orderly::cli

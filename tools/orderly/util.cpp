@@ -27,6 +27,14 @@ exit_code exit_code_for(const std::error_code& ec) noexcept {
                 return exit_reset;
             case errc::timed_out:
                 return exit_timed_out;
+            case errc::tls_truncated:
+                return exit_tls_truncated;
+            case errc::tls_handshake_failed:
+            case errc::tls_verify_failed:
+            case errc::tls_protocol_error:
+                return exit_tls_failed;
+            case errc::tls_config_error:
+                return exit_usage;  // a certificate/key/CA file that cannot be used
             default:
                 return exit_failure;
         }
