@@ -20,7 +20,13 @@ void tls_stream::fill_report(close_report& r) const {
     // A dead TLS state outranks an orderly-looking TCP end: the TCP FINs say nothing about the
     // data TLS protects.
     const bool tcp_fine = r.outcome == close_outcome::clean || r.outcome == close_outcome::closed;
-    if (tls_error_ && tcp_fine) {
+    // A truncation is a FIN seen before anything after it: a reset that followed (most often
+    // the peer's kernel answering the alert OpenSSL sent about the truncation, after the peer
+    // closed) does not undo it, and the truncation is what the application must know.
+    const bool reset_after_truncation =
+        r.outcome == close_outcome::peer_reset && tls_error_ == errc::tls_truncated &&
+        !allow_unclean_eof_;  // there the FIN was an EOF, and the reset stays the news
+    if (tls_error_ && (tcp_fine || reset_after_truncation)) {
         const bool truncated = tls_error_ == errc::tls_truncated;
         r.outcome = truncated && !allow_unclean_eof_ ? close_outcome::tls_truncated
                     : truncated                      ? close_outcome::closed

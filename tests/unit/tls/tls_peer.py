@@ -73,6 +73,10 @@ elif mode == "truncate":
     time.sleep(0.05)
     s.shutdown(socket.SHUT_WR)  # SSLSocket.shutdown drops TLS: a TCP FIN, no close_notify
     raw_drain_and_close(s)
+elif mode == "truncate-close":
+    s.sendall(b"partial data")
+    time.sleep(0.05)
+    s.close()  # gone at once: no close_notify, and whatever we send back meets a closed socket
 elif mode in ("no-answer-fin", "no-answer-hold"):
     req = read_until_eof(s)
     say("request", len(req))

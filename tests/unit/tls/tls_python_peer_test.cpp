@@ -83,6 +83,24 @@ TEST_P(python_peer, truncating_peer_is_tls_truncated) {
     EXPECT_TRUE(end.peer_eof) << end.to_string();
 }
 
+// The peer closes at once without close_notify; the alert OpenSSL sends about the truncation
+// meets its closed socket and comes back as RST. The truncation came first and is what the
+// report must say: the reset is the echo of our own alert.
+TEST_P(python_peer, truncating_peer_that_is_gone_is_still_tls_truncated) {
+    python_server py("truncate-close", d, ver());
+    auto c = connect_to(py, d.cert, GetParam());
+    ASSERT_TRUE(c.handshake(deadline::after(5s)));
+    std::string got;
+    auto r = c.read_to_end(got, deadline::after(5s));
+    EXPECT_EQ(got, "partial data");
+    EXPECT_EQ(r.error(), errc::tls_truncated);
+    std::this_thread::sleep_for(50ms);  // our alert's RST is back
+    const auto end = c.close_gracefully();
+    EXPECT_EQ(end.outcome, close_outcome::tls_truncated) << end.to_string();
+    EXPECT_EQ(end.error, errc::tls_truncated);
+    EXPECT_TRUE(end.peer_eof) << end.to_string();
+}
+
 TEST_P(python_peer, allow_unclean_eof_makes_truncation_an_eof) {
     python_server py("truncate", d, ver());
     auto c = connect_to(py, d.cert, GetParam());
