@@ -9,11 +9,24 @@
 
 namespace orderly {
 
+// The report's counts are TCP bytes, as tls_stream's are (its report is its socket's): received
+// and drained count ciphertext, and the drain cap bounds what the peer makes us read.
 void connection::filter_in(std::span<const std::byte> ciphertext) {
     end_.read_progress(loop_->now());
+    if (end_.is_closing()) {
+        if (!end_.drain(ciphertext.size())) {
+            end_with(close_outcome::drain_limit, close_method::graceful,
+                     make_error_code(errc::drain_limit));
+            return;
+        }
+    } else {
+        bytes_received_ += ciphertext.size();
+    }
     const bool held = filter_->plaintext_buffered() > 0;
+    const bool handshaking = !filter_->handshake_done();
     const bool ok = filter_->feed(ciphertext);
-    if (filter_->handshake_done()) end_.handshake_finished();
+    const bool finished = handshaking && filter_->handshake_done();
+    if (finished) end_.handshake_finished();
     if (!send_ciphertext()) return;  // handshake flights, alerts, the held plaintext
     if (!ok) {
         end_filter_failure();
@@ -24,13 +37,16 @@ void connection::filter_in(std::span<const std::byte> ciphertext) {
         if (!fd_) return;
     }
     pump_plaintext();
+    // The handshake read through the pauses; now they hold again.
+    if (finished && fd_) sync_transport();
 }
 
 void connection::pump_plaintext() {
     while (fd_ && end_.wants_read() && !end_.peer_eof_seen()) {
         const auto chunk = filter_->read_plaintext();
         if (chunk.empty()) break;
-        deliver_plain(chunk);
+        // While closing it is drained (counted as TCP bytes in filter_in), not delivered.
+        if (!end_.is_closing() && callbacks_->on_data) callbacks_->on_data(*this, chunk);
     }
     if (!fd_) return;
     if (filter_->failed()) {

@@ -137,7 +137,10 @@ class end_machine {
     [[nodiscard]] bool wants_read() const noexcept {
         if (released_) return false;
         if (tls_ && peer_eof_) return !peer_tcp_eof_;
-        return !peer_eof_ && (closing_ || (!user_paused_ && !backpressure_paused_));
+        // A pending handshake reads whatever the pauses say: the output they wait on to drain
+        // cannot move before it finishes (and it delivers no data).
+        return !peer_eof_ &&
+               (closing_ || handshake_pending_ || (!user_paused_ && !backpressure_paused_));
     }
     [[nodiscard]] connection_state state() const noexcept;
     // Whether the state changed since the last call (for the registry); updates state_since.

