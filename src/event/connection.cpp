@@ -586,6 +586,7 @@ void connection::finish_release() {
         r.outcome = v.outcome;
         r.error = v.error;
     }
+    if (filter_) filter_verdict(r);
     // Closing with unread data makes Linux reset the peer; with the data read ahead by us instead
     // of in the kernel's queue, do what it would have done, so both backends look the same on
     // the wire. Dropped output resets too: the peer must not take a cut stream for a whole one.

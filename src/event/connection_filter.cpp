@@ -131,4 +131,15 @@ void connection::describe_filter(close_report& r) const {
     }
 }
 
+// The TCP end can be in order while the TLS end is not (our close_notify could not be made, or a
+// close() came after the peer's close_notify but before its FIN): then it is `closed`, never
+// `clean`, as tls_stream judges it.
+void connection::filter_verdict(close_report& r) const {
+    if (r.outcome != close_outcome::clean) return;
+    if (!filter_->close_notify_sent() || !filter_->close_notify_received() ||
+        !end_.peer_tcp_eof_seen()) {
+        r.outcome = close_outcome::closed;
+    }
+}
+
 }  // namespace orderly

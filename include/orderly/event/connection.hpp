@@ -235,6 +235,7 @@ class connection final : public std::enable_shared_from_this<connection>,
     void filter_tcp_eof();
     void end_filter_failure();
     void describe_filter(close_report& r) const;
+    void filter_verdict(close_report& r) const;  // `clean` over TLS needs both alerts too
     void sync_transport();  // the backend's side of wants_read()/output after a change
 
     // --- The epoll backend (connection_epoll.cpp): readiness, then recv/send. ---

@@ -1,6 +1,7 @@
 // connection over tls_filter, continued: the client side, writes held for the handshake and the
 // water marks, a failed handshake. Runs on each backend (ORDERLY_BACKEND).
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <mutex>
@@ -179,6 +180,70 @@ TEST(tls_connection, failed_handshake_ends_with_tls_error_and_a_reason) {
     EXPECT_EQ(s.report->error, errc::tls_handshake_failed);
     ASSERT_TRUE(s.report->tls.has_value());
     EXPECT_FALSE(s.report->tls->detail.empty());
+}
+
+// Drives a client tls_filter over a blocking socket until the handshake is done.
+bool hand_driven_handshake(tls_filter& f, int fd) {
+    f.start();
+    for (int round = 0; round < 100 && !f.handshake_done(); ++round) {
+        const auto out = f.take_ciphertext();
+        if (!out.empty() && ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) return false;
+        std::byte buf[16384];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0 || !f.feed(std::span<const std::byte>(buf, static_cast<std::size_t>(n)))) {
+            return false;
+        }
+    }
+    const auto fin = f.take_ciphertext();  // the client's Finished
+    return f.handshake_done() &&
+           (fin.empty() || ::send(fd, fin.data(), fin.size(), MSG_NOSIGNAL) > 0);
+}
+
+// close() after the peer's close_notify but before its FIN: the TCP end looks done from here
+// (both "EOFs", nothing unacknowledged), but the peer's TCP end is not: `closed`, never `clean`.
+TEST(tls_connection, close_before_the_peers_fin_after_its_close_notify_is_not_clean) {
+    test::cert_dir d;
+    auto sctx = server_ctx(d);
+    auto cctx = client_ctx(d.cert);
+    auto p = test::make_tcp_pair();
+    seen s;
+    auto cb = recording(s);
+    cb->on_peer_eof = [&s](connection& c) {
+        ++s.peer_eofs;
+        c.shutdown_write();
+    };
+    test::loop_thread lt;
+    connection_ptr conn;
+    lt.sync([&] {
+        auto f = tls_filter::server(sctx).value();
+        conn = connection::adopt(lt.lp, std::move(p.server), std::move(f), cb).value();
+    });
+    auto client = tls_filter::client(cctx, "localhost").value();
+    ASSERT_TRUE(hand_driven_handshake(*client, p.client.get()));
+    client->send_close_notify();
+    const auto notify = client->take_ciphertext();
+    ASSERT_FALSE(notify.empty());
+    ASSERT_GT(::send(p.client.get(), notify.data(), notify.size(), MSG_NOSIGNAL), 0);
+    ASSERT_TRUE(test::wait_for([&] { return s.peer_eofs.load() == 1; }));
+    // Our close_notify and FIN arrive; the client never sends its FIN.
+    std::string rest;
+    EXPECT_GT(test::read_to_eof(p.client.get(), &rest), 0);
+    // Until the client's kernel acknowledged it all (delayed ACKs): nothing is owed at close().
+    EXPECT_TRUE(test::wait_for([&] {
+        return lt.sync([&] {
+            auto info = read_tcp_info(conn->native_handle());
+            return info && info->send_queue_bytes == 0;
+        });
+    }));
+    lt.sync([&] {
+        EXPECT_TRUE(conn->is_open()) << "the peer's FIN is still to come";
+        conn->close();
+    });
+    ASSERT_TRUE(s.closed());
+    std::lock_guard<std::mutex> g(s.m);
+    EXPECT_EQ(s.report->outcome, close_outcome::closed) << s.report->to_string();
+    EXPECT_TRUE(s.report->tls->close_notify_sent);
+    EXPECT_TRUE(s.report->tls->close_notify_received);
 }
 
 }  // namespace
