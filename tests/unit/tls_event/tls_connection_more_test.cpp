@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <optional>
@@ -244,6 +245,47 @@ TEST(tls_connection, close_before_the_peers_fin_after_its_close_notify_is_not_cl
     EXPECT_EQ(s.report->outcome, close_outcome::closed) << s.report->to_string();
     EXPECT_TRUE(s.report->tls->close_notify_sent);
     EXPECT_TRUE(s.report->tls->close_notify_received);
+}
+
+// A TLS echo peer that sends and never reads: reading pauses at the high-water mark, so what
+// the connection holds stays within it plus one record, however much the peer pushes.
+TEST(tls_connection, slow_reader_keeps_memory_bounded_by_the_high_water_mark) {
+    test::cert_dir d;
+    auto sctx = server_ctx(d);
+    auto cctx = client_ctx(d.cert);
+    auto p = test::make_tcp_pair();
+    seen s;
+    auto cb = recording(s);
+    std::atomic<std::size_t> most{0};
+    std::atomic<std::uint64_t> echoed{0};
+    cb->on_data = [&](connection& c, std::span<const std::byte> data) {
+        (void)c.write(data);
+        echoed += data.size();
+        most = std::max<std::size_t>(most.load(), c.buffered_bytes());
+    };
+    connection_options opts;
+    opts.high_water = 256U << 10;
+    opts.low_water = 64U << 10;
+    test::loop_thread lt;
+    lt.sync([&] {
+        auto f = tls_filter::server(sctx).value();
+        ASSERT_TRUE(connection::adopt(lt.lp, std::move(p.server), std::move(f), cb, opts));
+    });
+    auto c = tls_stream::client(stream_socket(std::move(p.client)), cctx, "localhost").value();
+    ASSERT_TRUE(c.handshake(deadline::after(5s)));
+    const std::string chunk(64U << 10, 'x');
+    std::uint64_t sent = 0;
+    for (int i = 0; i < 256; ++i) {  // up to 16 MiB, until the send blocks for 300 ms
+        auto r = c.send_all(chunk, deadline::after(300ms));
+        sent += r.bytes;
+        if (!r) break;
+    }
+    EXPECT_GE(s.above.load(), 1) << "the echo crossed the high-water mark";
+    EXPECT_LT(sent, 16U << 20) << "the peer's sending was never held back";
+    EXPECT_LE(most.load(), opts.high_water + (32U << 10))
+        << "held " << most.load() << " B; echoed " << echoed.load() << " of " << sent;
+    (void)c.abort();
+    ASSERT_TRUE(s.closed());
 }
 
 }  // namespace
