@@ -39,12 +39,23 @@ end_limits limits_of(const connection_options& o) noexcept {
     l.write = o.write_timeout;
     l.lifetime = o.lifetime_timeout;
     l.close_wait_after = o.close_wait_after;
+    l.handshake = o.handshake_timeout;
     return l;
 }
 
 }  // namespace
 
 result<connection_ptr> connection::adopt(loop& lp, unique_fd fd,
+                                         std::shared_ptr<const connection_callbacks> callbacks,
+                                         const connection_options& opts,
+                                         connection_registry* registry, const endpoint* peer,
+                                         const endpoint* local, bool nonblocking) {
+    return adopt(lp, std::move(fd), nullptr, std::move(callbacks), opts, registry, peer, local,
+                 nonblocking);
+}
+
+result<connection_ptr> connection::adopt(loop& lp, unique_fd fd,
+                                         std::unique_ptr<stream_filter> filter,
                                          std::shared_ptr<const connection_callbacks> callbacks,
                                          const connection_options& opts,
                                          connection_registry* registry, const endpoint* peer,
@@ -63,6 +74,11 @@ result<connection_ptr> connection::adopt(loop& lp, unique_fd fd,
     c->peer_ = peer != nullptr ? *peer : peer_endpoint_of(c->fd_.get()).value_or(endpoint{});
     c->local_ = local != nullptr ? *local : local_endpoint_of(c->fd_.get()).value_or(endpoint{});
     if (opts.nodelay && c->local_.is_ip()) (void)set_nodelay(c->fd_.get(), true);
+    if (filter) {
+        c->filter_ = std::move(filter);
+        c->end_.set_tls();
+        c->end_.handshake_started();
+    }
     if (lp.uring() != nullptr) {
         c->uring_ = true;
         c->uring_sync_reading();  // the multishot recv
@@ -75,6 +91,10 @@ result<connection_ptr> connection::adopt(loop& lp, unique_fd fd,
     lp.link(c.get());
     if (registry != nullptr) registry->add(c.get());
     c->schedule_timer();
+    if (c->filter_) {
+        c->filter_->start();                  // a client's ClientHello
+        if (!c->send_ciphertext()) return c;  // ended at once: on_closed follows
+    }
     if (c->callbacks_->on_open) c->callbacks_->on_open(*c);
     return c;
 }
@@ -104,6 +124,10 @@ void connection::refresh_state() {
 }
 
 void connection::reading_changed() {
+    if (filter_ && end_.wants_read()) {
+        pump_plaintext();  // records decrypted while paused come before any new read
+        if (!fd_) return;
+    }
     sync_transport();
 }
 
@@ -118,6 +142,14 @@ void connection::sync_transport() {
 // --- Data in. ---
 
 void connection::deliver(std::span<const std::byte> data) {
+    if (filter_) {
+        filter_in(data);
+        return;
+    }
+    deliver_plain(data);
+}
+
+void connection::deliver_plain(std::span<const std::byte> data) {
     end_.read_progress(loop_->now());
     if (end_.is_closing()) {
         if (!end_.drain(data.size())) {
@@ -131,10 +163,22 @@ void connection::deliver(std::span<const std::byte> data) {
 }
 
 void connection::peer_eof_read() {
+    if (filter_) {
+        filter_tcp_eof();
+        return;
+    }
+    peer_end();
+}
+
+void connection::peer_end() {
     end_.peer_eof(loop_->now());
     refresh_state();
     if (end_.fin_was_sent()) {
-        settle();
+        if (end_.both_done()) {
+            settle();
+        } else {
+            reading_changed();  // TLS: on to the peer's FIN
+        }
         return;
     }
     if (!end_.fin_wanted()) {  // else FIN follows when the output drains; then we are done
@@ -153,7 +197,13 @@ result<void> connection::write(std::span<const std::byte> data) {
     if (!fd_) return fail(make_error_code(errc::connection_closed));
     if (end_.fin_wanted()) return fail(make_error_code(errc::write_shut));
     if (data.empty()) return {};
-    const bool was_empty = !output_pending();
+    if (filter_) return write_filtered(data);
+    return write_raw(data);
+}
+
+// Bytes for the kernel: over TLS the ciphertext (also after shutdown_write: close_notify).
+result<void> connection::write_raw(std::span<const std::byte> data) {
+    const bool was_empty = raw_pending() == 0;
     if (uring_) {
         // Queued for the iteration's one submit; an error comes with the completion (the
         // connection then ends with it, after this callback).
@@ -161,7 +211,7 @@ result<void> connection::write(std::span<const std::byte> data) {
         return after_queued(was_empty);
     }
     std::size_t sent = 0;
-    if (!output_pending()) {
+    if (was_empty) {
         // Nothing queued: give it to the kernel first; most writes never touch the buffer.
         for (;;) {
             const ssize_t n = detail::sys_send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
@@ -233,12 +283,16 @@ void connection::after_output_progress() {
 }
 
 void connection::send_fin() {
+    if (filter_ && !filter_->close_notify_sent() && filter_->handshake_done()) {
+        // TLS's half-close first; the FIN follows once it has gone to the kernel.
+        if (!send_close_notify() || raw_pending() > 0) return;
+    }
     if (::shutdown(fd_.get(), SHUT_WR) != 0) {
         end_by_errno(errno);  // ENOTCONN: the peer is already gone (SO_ERROR says how)
         return;
     }
     end_.fin_sent();
-    if (end_.peer_eof_seen()) settle();
+    if (end_.both_done()) settle();
 }
 
 // --- What the application asks for. ---
@@ -483,6 +537,7 @@ void connection::release(close_outcome outcome, close_method method, std::error_
     r.lifetime = now - end_.opened_at();
     r.local = local_;
     r.peer = peer_;
+    if (filter_) describe_filter(r);
     std::vector<std::byte>().swap(out_);
     out_head_ = 0;
     std::vector<std::byte>().swap(stash_);
@@ -531,6 +586,7 @@ void connection::finish_release() {
         r.outcome = v.outcome;
         r.error = v.error;
     }
+    if (filter_) filter_verdict(r);
     // Closing with unread data makes Linux reset the peer; with the data read ahead by us instead
     // of in the kernel's queue, do what it would have done, so both backends look the same on
     // the wire. Dropped output resets too: the peer must not take a cut stream for a whole one.

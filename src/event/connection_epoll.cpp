@@ -23,7 +23,7 @@ constexpr int max_reads_per_event = 8;
 void connection::update_interest() {
     if (!fd_) return;
     const std::uint32_t want =
-        (end_.wants_read() ? EPOLLIN : 0U) | (output_pending() ? EPOLLOUT : 0U);
+        (end_.wants_read() ? EPOLLIN : 0U) | (raw_pending() > 0 ? EPOLLOUT : 0U);
     if (parked_) {
         // Unwatched (an EPOLLHUP came while reading was paused, or the ack wait): come back only
         // when there is something to do, or epoll would report the hang-up again at once.
@@ -58,7 +58,7 @@ void connection::on_io(std::uint32_t events) {
         handle_read((events & EPOLLHUP) != 0);
         if (!fd_) return;
     }
-    if ((events & EPOLLOUT) != 0 || ((events & (EPOLLERR | EPOLLHUP)) != 0 && output_pending())) {
+    if ((events & EPOLLOUT) != 0 || ((events & (EPOLLERR | EPOLLHUP)) != 0 && raw_pending() > 0)) {
         if (!flush()) return;
     }
     if ((events & EPOLLERR) != 0) {
@@ -111,7 +111,7 @@ void connection::handle_read(bool to_eagain) {
 }
 
 bool connection::flush() {
-    while (output_pending()) {
+    while (raw_pending() > 0) {
         const std::size_t want = out_.size() - out_head_;
         const ssize_t n = detail::sys_send(fd_.get(), out_.data() + out_head_, want, MSG_NOSIGNAL);
         if (n > 0) {

@@ -94,6 +94,7 @@ clock::time_point end_machine::next_deadline(bool output_pending) const noexcept
     if (released_) return clock::time_point::max();
     auto t = plus(opened_at_, limits_.lifetime);
     if (ack_wait_) t = std::min(t, next_ack_poll_);
+    if (handshake_pending_) t = std::min(t, plus(opened_at_, limits_.handshake));
     if (closing_) return std::min(t, close_deadline_);
     t = std::min(t, plus(std::max(last_read_, last_write_), limits_.idle));
     if (!peer_eof_ && !user_paused_ && !backpressure_paused_) {
@@ -112,6 +113,9 @@ timeout_kind end_machine::timeout_due(clock::time_point now, bool output_pending
     if (released_) return timeout_kind::none;
     if (closing_ && now >= close_deadline_) return timeout_kind::close;
     if (due(now, opened_at_, limits_.lifetime)) return timeout_kind::lifetime;
+    if (handshake_pending_ && due(now, opened_at_, limits_.handshake)) {
+        return timeout_kind::handshake;
+    }
     if (closing_) return timeout_kind::none;  // only the close deadline and the lifetime count
     if ((output_pending || ack_wait_) && due(now, last_write_, limits_.write)) {
         return timeout_kind::write;
@@ -166,6 +170,8 @@ std::string_view to_string(timeout_kind k) noexcept {
             return "close";
         case timeout_kind::lifetime:
             return "lifetime";
+        case timeout_kind::handshake:
+            return "handshake";
     }
     return "?";
 }

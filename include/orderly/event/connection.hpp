@@ -30,6 +30,7 @@
 #include "orderly/event/loop.hpp"
 #include "orderly/net/close_report.hpp"
 #include "orderly/net/endpoint.hpp"
+#include "orderly/net/stream_filter.hpp"
 #include "orderly/net/stream_socket.hpp"
 #include "orderly/net/tcp_info.hpp"
 
@@ -60,6 +61,9 @@ struct connection_options {
     // the application has neither shut down writing nor closed.
     clock::duration close_wait_after{0};
     bool nodelay = true;  // TCP_NODELAY on TCP sockets
+    // With a filter (TLS): the handshake must finish this long after adopt(), or the connection
+    // is aborted with timed_out and timeout_fired() == timeout_kind::handshake. Zero disables.
+    clock::duration handshake_timeout = std::chrono::seconds(10);
 };
 
 // Shared by every connection of a server (one allocation, not one per connection). All optional.
@@ -98,6 +102,17 @@ class connection final : public std::enable_shared_from_this<connection>,
     // `peer` and `local`, when the caller knows them (accept's address, a listener bound to a
     // specific address), and `nonblocking` (accept4 with SOCK_NONBLOCK) save a syscall each.
     static result<connection_ptr> adopt(loop& lp, unique_fd fd,
+                                        std::shared_ptr<const connection_callbacks> callbacks,
+                                        const connection_options& opts = {},
+                                        connection_registry* registry = nullptr,
+                                        const endpoint* peer = nullptr,
+                                        const endpoint* local = nullptr, bool nonblocking = false);
+
+    // The same over a filter (TLS: orderly::tls_filter): on_data gets plaintext, on_peer_eof
+    // means the peer's close_notify, a FIN without it ends with tls_truncated, shutdown_write()
+    // sends close_notify then FIN. See docs/event.md, "TLS".
+    static result<connection_ptr> adopt(loop& lp, unique_fd fd,
+                                        std::unique_ptr<stream_filter> filter,
                                         std::shared_ptr<const connection_callbacks> callbacks,
                                         const connection_options& opts = {},
                                         connection_registry* registry = nullptr,
@@ -152,8 +167,9 @@ class connection final : public std::enable_shared_from_this<connection>,
     [[nodiscard]] connection_state state() const noexcept { return end_.current_state(); }
     [[nodiscard]] bool is_open() const noexcept { return fd_.valid(); }
     [[nodiscard]] bool peer_eof_seen() const noexcept { return end_.peer_eof_seen(); }
+    // Over TLS: plaintext waiting for the handshake plus ciphertext waiting for the kernel.
     [[nodiscard]] std::size_t buffered_bytes() const noexcept {
-        return out_.size() - out_head_ + (inflight_.size() - inflight_head_);
+        return raw_pending() + (filter_ ? filter_->plaintext_buffered() : 0);
     }
     // The backend this connection's loop uses (its bytes move the same way on both).
     [[nodiscard]] loop_backend backend() const noexcept {
@@ -202,6 +218,24 @@ class connection final : public std::enable_shared_from_this<connection>,
     void finish_release();
     void count_after_release(detail::uring_op op, int res) noexcept;
     [[nodiscard]] bool output_pending() const noexcept { return buffered_bytes() > 0; }
+    // Bytes for the kernel (over TLS: ciphertext), in out_ and the io_uring send in flight.
+    [[nodiscard]] std::size_t raw_pending() const noexcept {
+        return out_.size() - out_head_ + (inflight_.size() - inflight_head_);
+    }
+    void deliver_plain(std::span<const std::byte> data);
+    void peer_end();  // the peer's end of sending: its FIN, or over TLS its close_notify
+    result<void> write_raw(std::span<const std::byte> data);
+
+    // --- A filter (connection_filter.cpp): TLS records in and out. ---
+    void filter_in(std::span<const std::byte> ciphertext);
+    void pump_plaintext();
+    bool send_ciphertext();
+    bool send_close_notify();
+    result<void> write_filtered(std::span<const std::byte> data);
+    void filter_tcp_eof();
+    void end_filter_failure();
+    void describe_filter(close_report& r) const;
+    void filter_verdict(close_report& r) const;  // `clean` over TLS needs both alerts too
     void sync_transport();  // the backend's side of wants_read()/output after a change
 
     // --- The epoll backend (connection_epoll.cpp): readiness, then recv/send. ---
@@ -273,6 +307,7 @@ class connection final : public std::enable_shared_from_this<connection>,
     // report it does not have yet (memory per idle connection is a benchmark target).
     std::unique_ptr<close_report> report_;
     std::shared_ptr<void> context_;
+    std::unique_ptr<stream_filter> filter_;  // null for plain TCP
 };
 
 }  // namespace orderly

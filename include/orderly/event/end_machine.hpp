@@ -38,12 +38,13 @@ std::string_view to_string(connection_state s) noexcept;
 // Which timer ended a connection (all of them abort: the peer gets RST, the outcome is timed_out).
 enum class timeout_kind : std::uint8_t {
     none,
-    idle,      // no byte read or written for idle_timeout
-    read,      // reading wanted, no byte arrived for read_timeout
-    write,     // output buffered (or, after both FINs, unacknowledged), no byte accepted for
-               // write_timeout
-    close,     // close_gracefully() did not see the peer's EOF in time
-    lifetime,  // lifetime_timeout passed since the connection opened, however busy it was
+    idle,       // no byte read or written for idle_timeout
+    read,       // reading wanted, no byte arrived for read_timeout
+    write,      // output buffered (or, after both FINs, unacknowledged), no byte accepted for
+                // write_timeout
+    close,      // close_gracefully() did not see the peer's EOF in time
+    lifetime,   // lifetime_timeout passed since the connection opened, however busy it was
+    handshake,  // TLS: the handshake did not finish within handshake_timeout of adopt()
 };
 std::string_view to_string(timeout_kind k) noexcept;
 
@@ -54,6 +55,7 @@ struct end_limits {
     clock::duration write{0};
     clock::duration lifetime{0};
     clock::duration close_wait_after{0};
+    clock::duration handshake{0};  // counted from opening while a handshake is pending
 };
 
 class end_machine {
@@ -97,6 +99,13 @@ class end_machine {
     // The send queue was not empty at the poll: the next poll comes later (1, 2, 4 ... 64 ms).
     void ack_poll_missed(clock::time_point now) noexcept;
     void close_wait_reported() noexcept { close_wait_reported_ = true; }
+    // TLS: a handshake runs from opening until handshake_finished() (its own timeout).
+    void handshake_started() noexcept { handshake_pending_ = true; }
+    void handshake_finished() noexcept { handshake_pending_ = false; }
+    // TLS: peer_eof() is the peer's close_notify; tcp_eof() its FIN after it.
+    void set_tls() noexcept { tls_ = true; }
+    void tcp_eof() noexcept { peer_tcp_eof_ = true; }
+    [[nodiscard]] bool peer_tcp_eof_seen() const noexcept { return peer_tcp_eof_; }
     // The connection ended (its descriptor is being released); refresh_state() follows.
     void released() noexcept {
         released_ = true;
@@ -117,11 +126,21 @@ class end_machine {
         return fin_wanted_ && !fin_sent_ && output_empty;
     }
     // Both directions ended in order; what remains is the wait for acknowledgements.
-    [[nodiscard]] bool both_done() const noexcept { return peer_eof_ && fin_sent_; }
+    // (Over TLS also the peer's TCP FIN after its close_notify.)
+    [[nodiscard]] bool both_done() const noexcept {
+        return peer_eof_ && fin_sent_ && (!tls_ || peer_tcp_eof_);
+    }
     // Should the transport read? Always while closing (the peer's bytes must be drained),
     // otherwise unless paused; never after the peer's EOF or once released.
+    // Over TLS, reading goes on after the peer's close_notify until its TCP FIN (no plaintext
+    // can follow, so no pause holds it back).
     [[nodiscard]] bool wants_read() const noexcept {
-        return !released_ && !peer_eof_ && (closing_ || (!user_paused_ && !backpressure_paused_));
+        if (released_) return false;
+        if (tls_ && peer_eof_) return !peer_tcp_eof_;
+        // A pending handshake reads whatever the pauses say: the output they wait on to drain
+        // cannot move before it finishes (and it delivers no data).
+        return !peer_eof_ &&
+               (closing_ || handshake_pending_ || (!user_paused_ && !backpressure_paused_));
     }
     [[nodiscard]] connection_state state() const noexcept;
     // Whether the state changed since the last call (for the registry); updates state_since.
@@ -175,6 +194,9 @@ class end_machine {
     bool backpressure_paused_ = false;
     bool close_wait_reported_ = false;
     bool released_ = false;
+    bool handshake_pending_ = false;
+    bool tls_ = false;
+    bool peer_tcp_eof_ = false;
 };
 
 }  // namespace orderly

@@ -184,5 +184,37 @@ TEST(end_machine, facts_for_the_end_rules) {
     EXPECT_EQ(judge_release(f).outcome, close_outcome::closed) << "unacknowledged is not clean";
 }
 
+TEST(end_machine, handshake_timeout_counts_from_opening_until_the_handshake_is_done) {
+    end_limits l;
+    l.handshake = 2s;
+    end_machine plain(l, t0);
+    EXPECT_EQ(plain.next_deadline(false), clock::time_point::max()) << "no handshake, no timer";
+    end_machine m(l, t0);
+    m.handshake_started();
+    EXPECT_EQ(m.next_deadline(false), t0 + 2s);
+    m.read_progress(t0 + 1s);  // bytes of the handshake do not push it back
+    m.set_backpressure_paused(true, t0 + 1s);
+    EXPECT_TRUE(m.wants_read()) << "the output cannot drain before the handshake is done";
+    EXPECT_EQ(m.timeout_due(t0 + 2s, false), timeout_kind::handshake);
+    m.handshake_finished();
+    EXPECT_FALSE(m.wants_read()) << "the pause holds again";
+    EXPECT_EQ(m.timeout_due(t0 + 3s, false), timeout_kind::none);
+    EXPECT_EQ(m.next_deadline(false), clock::time_point::max());
+}
+
+TEST(end_machine, over_tls_close_notify_then_the_tcp_fin_end_the_peer_direction) {
+    end_machine m(no_limits(), t0);
+    m.set_tls();
+    m.set_user_paused(true, t0);
+    m.want_fin();
+    m.fin_sent();
+    m.peer_eof(t0 + 1s);  // the peer's close_notify
+    EXPECT_FALSE(m.both_done()) << "its TCP FIN is still to come";
+    EXPECT_TRUE(m.wants_read()) << "read on to the FIN, even paused: no plaintext can follow";
+    m.tcp_eof();
+    EXPECT_TRUE(m.both_done());
+    EXPECT_FALSE(m.wants_read());
+}
+
 }  // namespace
 }  // namespace orderly
