@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -73,7 +74,21 @@ inline unique_fd connect_client(const endpoint& to, int timeout_ms = 10000) {
     timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (::connect(fd.get(), to.data(), to.size()) != 0) {
+    int rc = ::connect(fd.get(), to.data(), to.size());
+    if (rc != 0 && errno == EINTR) {
+        // io_uring's task-work notification interrupts a blocking call with a timeout on a
+        // thread that submitted to a ring (the socket's timeout turns the restart into EINTR):
+        // the connect goes on in the kernel, so wait for it.
+        pollfd pf{fd.get(), POLLOUT, 0};
+        while ((rc = ::poll(&pf, 1, timeout_ms)) < 0 && errno == EINTR) {
+        }
+        int err = rc == 1 ? 0 : ETIMEDOUT;
+        socklen_t len = sizeof err;
+        if (rc == 1) ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+        errno = err;
+        rc = err == 0 ? 0 : -1;
+    }
+    if (rc != 0) {
         ADD_FAILURE() << "connect: " << std::strerror(errno);
         fd.reset();
     }
