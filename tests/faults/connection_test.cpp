@@ -123,7 +123,7 @@ TEST(connection_faults, partition_during_exchange_times_out_the_close) {
 
     const close_report& r = sc.seen().report;
     EXPECT_EQ(r.outcome, close_outcome::timed_out) << r.to_string();
-    EXPECT_EQ(sc.seen().fired, timeout_kind::close);
+    EXPECT_EQ(sc.seen().fired, timeout_kind::close) << r.to_string();
     EXPECT_LT(r.bytes_sent, body->size());
     EXPECT_FALSE(r.peer_eof);
     EXPECT_TRUE(near_deadline(took, close_deadline));
@@ -159,7 +159,7 @@ TEST(connection_faults, partition_during_drain_times_out_at_the_deadline) {
     EXPECT_EQ(got, "reply");
     const close_report& r = sc.seen().report;
     EXPECT_EQ(r.outcome, close_outcome::timed_out) << r.to_string();
-    EXPECT_EQ(sc.seen().fired, timeout_kind::close);
+    EXPECT_EQ(sc.seen().fired, timeout_kind::close) << r.to_string();
     EXPECT_TRUE(r.fin_sent);
     EXPECT_FALSE(r.peer_eof);
     EXPECT_TRUE(near_deadline(took, close_deadline));
