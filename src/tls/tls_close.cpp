@@ -19,7 +19,10 @@ void tls_stream::fill_report(close_report& r) const {
     r.tls = std::move(t);
     // A dead TLS state outranks an orderly-looking TCP end: the TCP FINs say nothing about the
     // data TLS protects.
-    const bool tcp_fine = r.outcome == close_outcome::clean || r.outcome == close_outcome::closed;
+    // Our own abort after the TLS state died (a failed handshake, a bad record) ends the
+    // connection because of that failure: the TLS outcome is what happened.
+    const bool tcp_fine = r.outcome == close_outcome::clean || r.outcome == close_outcome::closed ||
+                          r.outcome == close_outcome::aborted;
     // A truncation is a FIN seen before anything after it: a reset that followed (most often
     // the peer's kernel answering the alert OpenSSL sent about the truncation, after the peer
     // closed) does not undo it, and the truncation is what the application must know.

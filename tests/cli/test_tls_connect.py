@@ -178,8 +178,9 @@ class ConnectTlsTest(tls_test):
         self.assertEqual(r.returncode, 7, r.stderr)
         self.assertIn(b"certificate verify failed", r.stderr)
         self.assertIn(b"hostname mismatch", r.stderr)
-        report = last_json(r.stderr)  # aborted: RST, so the server sees no orderly end
-        self.assertEqual(report["outcome"], "aborted", report)
+        report = last_json(r.stderr)  # RST goes out, but the reason is TLS: tls_error
+        self.assertEqual(report["outcome"], "tls_error", report)
+        self.assertEqual(report["method"], "abort", report)
         self.assertIn("hostname mismatch", report["tls"]["detail"], report)
 
     def test_ip_address_is_verified_as_ip_san(self):

@@ -110,6 +110,8 @@ pump_result pump_any(Stream& s, const pump_options& opts) {
     // (EPIPE on stdout must not look like a reset by the peer).
     auto fail_with = [&](std::error_code ec, std::string_view what, bool local = false) {
         out.code = local ? exit_failure : exit_code_for(ec);
+        // EPIPE from the socket is the peer's RST seen by a send: say it as the reset it is.
+        if (out.code == exit_reset) ec = make_error_code(errc::peer_reset);
         if (out.code == exit_ok || out.code == exit_usage) out.code = exit_failure;
         print_error(fmt::format("{}: {}", what, ec.message()));
         // After a reset there is nothing left to say to the peer: a plain close, whose report
@@ -121,7 +123,7 @@ pump_result pump_any(Stream& s, const pump_options& opts) {
             tls_close_options co;
             co.timeout = opts.close_timeout;
             out.report = s.close_gracefully(co);
-        } else if (ec == make_error_code(errc::peer_reset)) {
+        } else if (ec == make_error_code(errc::peer_reset)) {  // also after the peer's FIN
             out.report = s.close();
             out.report.outcome = close_outcome::peer_reset;
             if (!out.report.error) out.report.error = ec;

@@ -132,6 +132,29 @@ TEST(tls_stream, verify_failures_say_why) {
     EXPECT_EQ(code, std::error_code()) << e;
 }
 
+// An abort() after a failed handshake (what a client that gives up does) ends the connection
+// because TLS failed: the report says tls_error with the reason, not a local `aborted`.
+TEST(tls_stream, abort_after_a_failed_handshake_is_tls_error) {
+    test::cert_dir d;
+    auto p = test::make_pair();
+    std::thread server([&] {
+        auto s =
+            tls_stream::server(std::move(p.server), server_ctx(d, tls_version::tls1_3)).value();
+        (void)s.handshake(deadline::after(5s));
+        (void)s.close();
+    });
+    auto c = tls_stream::client(std::move(p.client), client_ctx(d.cert, tls_version::tls1_3),
+                                "wrong.example")
+                 .value();
+    auto hs = c.handshake(deadline::after(5s));
+    ASSERT_FALSE(hs);
+    const auto r = c.abort();
+    EXPECT_EQ(r.outcome, close_outcome::tls_error) << r.to_string();
+    EXPECT_EQ(r.error, hs.error().code) << r.to_string();
+    EXPECT_FALSE(r.tls->detail.empty()) << r.to_string();
+    server.join();
+}
+
 // A peer that speaks plain text (or garbage): a handshake error, no hang, tls_error.
 TEST(tls_stream, plain_tcp_or_garbage_peer_is_tls_error_without_hanging) {
     test::cert_dir d;
