@@ -111,7 +111,9 @@ pump_result pump_any(Stream& s, const pump_options& opts) {
     auto fail_with = [&](std::error_code ec, std::string_view what, bool local = false) {
         out.code = local ? exit_failure : exit_code_for(ec);
         // EPIPE from the socket is the peer's RST seen by a send: say it as the reset it is.
-        if (out.code == exit_reset) ec = make_error_code(errc::peer_reset);
+        if (!local && (ec == std::errc::broken_pipe || ec == std::errc::connection_reset)) {
+            ec = make_error_code(errc::peer_reset);
+        }
         if (out.code == exit_ok || out.code == exit_usage) out.code = exit_failure;
         print_error(fmt::format("{}: {}", what, ec.message()));
         // After a reset there is nothing left to say to the peer: a plain close, whose report
