@@ -178,6 +178,17 @@ int select_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
+// The server's ALPN list lives as long as the SSL_CTX itself (ex_data freed with it), not as
+// long as one tls_context: every SSL made from the context holds the SSL_CTX, and a stream may
+// outlive the tls_context it was made from (a temporary context is fine).
+int alpn_index() {
+    static const int index = SSL_CTX_get_ex_new_index(
+        0, nullptr, nullptr, nullptr,
+        [](void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/, long /*argl*/,
+           void* /*argp*/) { delete static_cast<std::string*>(ptr); });
+    return index;
+}
+
 }  // namespace
 
 void tls_context::ctx_free::operator()(ssl_ctx_st* c) const noexcept {
@@ -245,8 +256,12 @@ result<tls_context, error_info> tls_context::server(const tls_server_config& cfg
     if (!cfg.alpn.empty()) {
         auto wire = alpn_wire(cfg.alpn);
         if (!wire) return failure{wire.error()};
-        out.alpn_ = std::make_shared<const std::string>(std::move(*wire));
-        SSL_CTX_set_alpn_select_cb(ctx, select_alpn, const_cast<std::string*>(out.alpn_.get()));
+        auto* list = new std::string(std::move(*wire));
+        if (SSL_CTX_set_ex_data(ctx, alpn_index(), list) != 1) {
+            delete list;
+            return config_error("cannot attach the ALPN list to the TLS context");
+        }
+        SSL_CTX_set_alpn_select_cb(ctx, select_alpn, list);
     }
     return out;
 }

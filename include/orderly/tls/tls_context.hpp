@@ -65,7 +65,6 @@ class tls_context {
     tls_context(ssl_ctx_st* c, role r, bool verify)
         : ctx_(c, ctx_free{}), role_(r), verify_(verify) {}
     std::shared_ptr<ssl_ctx_st> ctx_;
-    std::shared_ptr<const std::string> alpn_;  // server: the wire-format list the callback reads
     role role_;
     bool verify_;
 };
