@@ -6,6 +6,15 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+
+#include "orderly/core/result.hpp"
+
+struct ssl_st;
+
+namespace orderly {
+class tls_context;
+}
 
 namespace orderly::tls_detail {
 
@@ -31,5 +40,11 @@ inline std::string openssl_reason() {
     }
     return out.empty() ? std::string("no reason given by OpenSSL") : out;
 }
+
+// A client's peer name on `ssl`: sent as SNI unless it is an IP literal, and verified against the
+// certificate (an IP literal as an IP SAN) when `ctx` verifies. `who` names the caller in errors
+// ("tls_stream::client"). Errors: errc::invalid_argument.
+result<void, error_info> set_peer_name(ssl_st* ssl, const tls_context& ctx,
+                                       const std::string& server_name, std::string_view who);
 
 }  // namespace orderly::tls_detail

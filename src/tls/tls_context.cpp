@@ -1,5 +1,6 @@
 #include "orderly/tls/tls_context.hpp"
 
+#include <arpa/inet.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -265,5 +266,32 @@ result<tls_context, error_info> tls_context::server(const tls_server_config& cfg
     }
     return out;
 }
+
+namespace tls_detail {
+
+result<void, error_info> set_peer_name(SSL* ssl, const tls_context& ctx,
+                                       const std::string& server_name, std::string_view who) {
+    unsigned char ip[16];
+    const bool is_ip = ::inet_pton(AF_INET, server_name.c_str(), ip) == 1 ||
+                       ::inet_pton(AF_INET6, server_name.c_str(), ip) == 1;
+    if (!server_name.empty() && !is_ip) SSL_set_tlsext_host_name(ssl, server_name.c_str());
+    if (!ctx.verifies_peer()) return {};
+    if (server_name.empty()) {
+        return fail(make_error_code(errc::invalid_argument),
+                    std::string(who) +
+                        ": no server name to verify the certificate against "
+                        "(give the host name or address, or use insecure_skip_verify)");
+    }
+    X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
+    const int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(p, server_name.c_str())
+                         : X509_VERIFY_PARAM_set1_host(p, server_name.c_str(), 0);
+    if (ok != 1) {
+        return fail(make_error_code(errc::invalid_argument),
+                    std::string(who) + ": cannot verify against \"" + server_name + "\"");
+    }
+    return {};
+}
+
+}  // namespace tls_detail
 
 }  // namespace orderly

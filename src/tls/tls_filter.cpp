@@ -70,23 +70,9 @@ result<std::unique_ptr<tls_filter>, error_info> tls_filter::client(const tls_con
     auto f = make(ctx, true);
     if (!f) return f;
     SSL* ssl = (*f)->ssl_.get();
-    unsigned char ip[16];
-    const bool is_ip = ::inet_pton(AF_INET, server_name.c_str(), ip) == 1 ||
-                       ::inet_pton(AF_INET6, server_name.c_str(), ip) == 1;
-    if (!server_name.empty() && !is_ip) SSL_set_tlsext_host_name(ssl, server_name.c_str());
-    if (ctx.verifies_peer()) {
-        if (server_name.empty()) {
-            return fail(make_error_code(errc::invalid_argument),
-                        "tls_filter::client: no server name to verify the certificate against "
-                        "(give the host name or address, or use insecure_skip_verify)");
-        }
-        X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
-        const int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(p, server_name.c_str())
-                             : X509_VERIFY_PARAM_set1_host(p, server_name.c_str(), 0);
-        if (ok != 1) {
-            return fail(make_error_code(errc::invalid_argument),
-                        "tls_filter::client: cannot verify against \"" + server_name + "\"");
-        }
+    if (auto named = tls_detail::set_peer_name(ssl, ctx, server_name, "tls_filter::client");
+        !named) {
+        return failure{named.error()};
     }
     return f;
 }
