@@ -283,8 +283,18 @@ struct worker final : io_handler, detail::uring_target {
         if (sa != nullptr) {
             if (auto p = endpoint::from_sockaddr(sa, len)) peer = *p;
         }
-        auto c = connection::adopt(lp, unique_fd(fd), srv->callbacks, srv->opts.connection, &reg,
-                                   peer ? &*peer : nullptr,
+        unique_fd owned(fd);
+        std::unique_ptr<stream_filter> filter;
+        if (srv->opts.filter) {
+            auto f = srv->opts.filter();
+            if (!f) {
+                srv->log("accept: cannot serve a connection: " + f.error().message());
+                return;
+            }
+            filter = std::move(*f);
+        }
+        auto c = connection::adopt(lp, std::move(owned), std::move(filter), srv->callbacks,
+                                   srv->opts.connection, &reg, peer ? &*peer : nullptr,
                                    srv->local_is_specific ? &srv->local : nullptr, true);
         if (!c) {
             srv->log("accept: cannot serve a connection: " + c.error().message());

@@ -65,6 +65,15 @@ result<std::unique_ptr<tls_filter>, error_info> tls_filter::server(const tls_con
     return make(ctx, false);
 }
 
+std::function<result<std::unique_ptr<stream_filter>, error_info>()> tls_filter::server_factory(
+    tls_context ctx) {
+    return [ctx = std::move(ctx)]() -> result<std::unique_ptr<stream_filter>, error_info> {
+        auto f = server(ctx);
+        if (!f) return failure<error_info>{f.error()};
+        return std::unique_ptr<stream_filter>(std::move(*f));
+    };
+}
+
 result<std::unique_ptr<tls_filter>, error_info> tls_filter::client(const tls_context& ctx,
                                                                    const std::string& server_name) {
     auto f = make(ctx, true);

@@ -28,6 +28,7 @@
 #include "orderly/net/close_report.hpp"
 #include "orderly/net/endpoint.hpp"
 #include "orderly/net/listener.hpp"
+#include "orderly/net/stream_filter.hpp"
 
 namespace orderly {
 
@@ -47,6 +48,11 @@ struct server_options {
     // One line per event worth a human's attention (descriptor exhaustion and recovery, CLOSE_WAIT
     // reports when the application has no on_close_wait). Called from loop threads; may be empty.
     std::function<void(std::string_view)> log;
+    // TLS (or another filter) on every accepted connection: called once per connection on its
+    // loop thread. For TLS: `opts.filter = orderly::tls_filter::server_factory(ctx)` (orderly::tls;
+    // the event layer itself does not link OpenSSL). An error (OpenSSL out of memory) is logged and
+    // that connection is closed. Empty: plain TCP.
+    std::function<result<std::unique_ptr<stream_filter>, error_info>()> filter;
 };
 
 // What a stop did: every connection that ended from the moment the stop began.

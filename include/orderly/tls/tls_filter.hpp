@@ -3,6 +3,7 @@
 // over memory BIOs: the connection's backend (epoll or io_uring) moves the ciphertext, this only
 // encrypts, decrypts and reports what OpenSSL said. See docs/event.md, "TLS".
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,10 @@ class tls_filter final : public stream_filter {
     // The client side; server_name is sent as SNI and verified like tls_stream::client does.
     static result<std::unique_ptr<tls_filter>, error_info> client(const tls_context& ctx,
                                                                   const std::string& server_name);
+    // For server_options::filter: a tls_filter::server(ctx) per accepted connection (the
+    // factory keeps its own reference to the context).
+    static std::function<result<std::unique_ptr<stream_filter>, error_info>()> server_factory(
+        tls_context ctx);
     ~tls_filter() override;
     tls_filter(const tls_filter&) = delete;
     tls_filter& operator=(const tls_filter&) = delete;
