@@ -48,12 +48,17 @@ void find_close_wait(const process_snapshot& p, milliseconds min_age, std::vecto
         if (!leak || !old_enough(s.quiet_for, min_age)) continue;
         std::string line = where(s) + ": ";
         if (k.tcp) {
-            line += "nothing from the peer for " +
-                    duration_text(milliseconds(k.tcp->last_ack_recv_ms)) +
-                    " (its FIN arrived at least that long ago), last data from it " +
-                    duration_text(milliseconds(k.tcp->last_data_recv_ms)) +
-                    " ago, nothing sent for " +
-                    duration_text(milliseconds(k.tcp->last_data_sent_ms));
+            // In CLOSE_WAIT the peer's FIN is in tcpi_bytes_received too (it takes one sequence
+            // number): one byte in all is a peer that sent nothing but its FIN.
+            const bool fin_only = k.tcp->bytes_received <= 1;
+            line +=
+                "nothing from the peer for " +
+                duration_text(milliseconds(k.tcp->last_ack_recv_ms)) +
+                " (its FIN arrived at least that long ago), " +
+                (fin_only ? std::string("no data from it before its FIN")
+                          : "last data from it " +
+                                duration_text(milliseconds(k.tcp->last_data_recv_ms)) + " ago") +
+                ", nothing sent for " + duration_text(milliseconds(k.tcp->last_data_sent_ms));
         } else {
             line += k.unix_peer_gone
                         ? "the peer has closed its end"

@@ -178,7 +178,10 @@ class DoctorTest(cli_test):
         self.assertIn("close_wait: 3 connections in CLOSE_WAIT", r.stdout)
         ss_fds = self.fds_in_state(p.pid, "CLOSE-WAIT")
         self.assertEqual(len(ss_fds), 3)
-        self.assertIn("fds " + ", ".join(map(str, ss_fds)), r.stdout)
+        # Each evidence line names its fd (and no separate list repeats them).
+        for fd in ss_fds:
+            self.assertIn("    fd %d 127.0.0.1:" % fd, r.stdout)
+        self.assertNotIn("fds " + ", ".join(map(str, ss_fds)), r.stdout)
         self.assertIn("the program has read the end of stream", " ".join(r.stdout.split()))
 
         proc, = self.doctor_json("--min-age", "200ms", str(p.pid))

@@ -74,6 +74,41 @@ class MessagesTest(cli_test):
         err = self.usage_error("serve", "reply", "--bytes", "lots", "127.0.0.1:0")
         self.assertIn("not a byte count", err)
 
+    def test_byte_units_in_either_case(self):
+        # 64k was accepted and 1m not: both cases of every unit mean the same binary multiple.
+        # (--help would skip the check: a bad address after a good count fails on the address.)
+        for word in ("64k", "1m", "1g", "64K", "1M"):
+            err = self.usage_error("serve", "reply", "--bytes", word, "tcp://127.0.0.1:0")
+            self.assertNotIn("byte count", err, word)
+            self.assertIn("URL scheme", err, word)
+        err = self.usage_error("serve", "reply", "--bytes", "1x", "127.0.0.1:0")
+        self.assertIn("not a byte count", err)
+
+    def test_mistyped_top_level_option_is_named(self):
+        err = self.usage_error("--versoin")
+        self.assertIn("unknown option '--versoin'", err)
+        self.assertIn("did you mean '--version'?", err)
+        self.assertNotIn("subcommand is required", err)
+        err = self.usage_error("--port", "80")
+        self.assertIn("unknown option '--port'", err)
+        self.assertIn("orderly SUBCOMMAND --help", err)
+
+    def test_help_as_a_word(self):
+        r = self.run_orderly("help")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Subcommands:", r.stdout.decode())
+        r = self.run_orderly("help", "connect")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("--on-stdin-eof", r.stdout.decode())
+        err = self.usage_error("help", "bogus")
+        self.assertIn("unknown subcommand 'bogus'", err)
+
+    def test_unknown_lab_scenario_lists_them(self):
+        err = self.usage_error("lab", "bogus")
+        self.assertIn("unknown scenario 'bogus'", err)
+        self.assertIn("orderly lab --list", err)
+        self.assertIn("half-close", err)
+
     def test_threads_range(self):
         for bad in ("-1", "100000", "two"):
             err = self.usage_error("serve", "echo", "--threads", bad, "127.0.0.1:0")

@@ -129,7 +129,8 @@ class ReviewDoctorTest(cli_test):
         text = self.doctor(str(os.getpid()))
         self.assertEqual(text.returncode, 8, text.stderr)
         self.assertIn("closed_not_released: 1 TCP socket is not connected", text.stdout)
-        self.assertIn("    fd %d\n" % s.fileno(), text.stdout)
+        self.assertIn("    fd %d: a TCP socket in state CLOSE" % s.fileno(), text.stdout)
+        self.assertNotIn("    fd %d\n" % s.fileno(), text.stdout)  # named once, not twice
         self.assertIn("close() the descriptor", f["advice"])
 
     # A process whose only TCP socket never connected, beside a UDP socket: the TCP one is named

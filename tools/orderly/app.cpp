@@ -56,28 +56,59 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+namespace {
+
+struct closest {
+    std::string name;
+    std::size_t distance = SIZE_MAX;
+
+    void consider(std::string_view word, const std::string& candidate) {
+        // A prefix ("con", "lis") counts as close as one edit.
+        const std::size_t d = candidate.starts_with(word) ? 1 : edit_distance(word, candidate);
+        if (d < distance) {
+            distance = d;
+            name = candidate;
+        }
+    }
+    // Suggest only what is plausibly a typo: at most 2 edits, and not most of the word.
+    [[nodiscard]] std::string suggestion(std::string_view word) const {
+        if (distance <= 2 && distance < word.size()) return ": did you mean '" + name + "'?";
+        return {};
+    }
+};
+
+}  // namespace
+
 std::optional<std::string> unknown_subcommand(const CLI::App& app, std::string_view word) {
     if (word.empty() || word.front() == '-') return std::nullopt;
     std::string names;
-    std::string best;
-    std::size_t best_distance = SIZE_MAX;
+    closest best;
     for (const CLI::App* sub : app.get_subcommands({})) {
         const std::string& name = sub->get_name();
         if (name == word) return std::nullopt;
         names += (names.empty() ? "" : ", ") + name;
-        // A prefix ("con", "lis") counts as close as one edit.
-        const std::size_t d = name.starts_with(word) ? 1 : edit_distance(word, name);
-        if (d < best_distance) {
-            best_distance = d;
-            best = name;
+        best.consider(word, name);
+    }
+    return "unknown subcommand '" + std::string(word) + "'" + best.suggestion(word) +
+           " (subcommands: " + names + ")";
+}
+
+std::optional<std::string> unknown_option(const CLI::App& app, std::string_view word) {
+    if (word.size() < 2 || word.front() != '-') return std::nullopt;
+    const std::string_view name = word.substr(0, word.find('='));
+    closest best;
+    for (const CLI::Option* opt : app.get_options()) {
+        for (const std::string& l : opt->get_lnames()) {
+            if (name == "--" + l) return std::nullopt;
+            best.consider(name, "--" + l);
+        }
+        for (const std::string& s : opt->get_snames()) {
+            if (name == "-" + s) return std::nullopt;
         }
     }
-    std::string out = "unknown subcommand '" + std::string(word) + "'";
-    // Suggest only what is plausibly a typo: at most 2 edits, and not most of the word.
-    if (best_distance <= 2 && best_distance < word.size()) {
-        out += ": did you mean '" + best + "'?";
-    }
-    return out + " (subcommands: " + names + ")";
+    return "unknown option '" + std::string(name) + "'" + best.suggestion(name) +
+           " (before a subcommand only --help and --version; options of a subcommand go after "
+           "it: orderly SUBCOMMAND --help)";
 }
 
 }  // namespace orderly::cli

@@ -19,5 +19,8 @@ std::unique_ptr<CLI::App> make_app(runner& run);
 // When the first word after `orderly` is not an option and names no subcommand ("connec",
 // "bogus"): the message naming it and the closest subcommand. nullopt otherwise.
 std::optional<std::string> unknown_subcommand(const CLI::App& app, std::string_view word);
+// A word before any subcommand that looks like an option and is none of the top-level ones
+// ("--versoin"): the message, with the closest name. Otherwise nullopt.
+std::optional<std::string> unknown_option(const CLI::App& app, std::string_view word);
 
 }  // namespace orderly::cli

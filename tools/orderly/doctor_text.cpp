@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <ctime>
 #include <string>
 #include <string_view>
@@ -144,7 +145,11 @@ void print_process(const diag::process_snapshot& p, bool verbose) {
     }
     for (const auto& f : p.findings) {
         print_wrapped(fmt::format("{}: ", to_string(f.kind)), printable(f.summary), 2);
-        if (!f.fds.empty()) fmt::print("    {}\n", fd_list(f.fds));
+        // The evidence names each socket's fd; the list is for what it does not show.
+        const auto named = static_cast<std::size_t>(
+            std::count_if(f.evidence.begin(), f.evidence.end(),
+                          [](const std::string& line) { return line.starts_with("fd "); }));
+        if (f.fds.size() > named) fmt::print("    {}\n", fd_list(f.fds));
         for (const auto& line : f.evidence)
             print_wrapped("", printable(line), 4);
         print_wrapped("what to change: ", f.advice, 4);

@@ -4,6 +4,7 @@
 #include "lab.hpp"
 
 #include <fmt/core.h>
+#include <fmt/format.h>
 #include <time.h>
 
 #include <CLI/CLI.hpp>
@@ -405,7 +406,14 @@ void add_lab_command(CLI::App& app, runner& run) {
         "Run live experiments on 127.0.0.1 that show how TCP connections end. Each prints a\n"
         "timeline: time, side, call, result, TCP state of both sockets (TCP_INFO), bytes; as\n"
         "root the real segments captured on lo (SYN, FIN, RST, ACK, data length) are shown too.");
-    sub->add_option("scenario", cfg->names, scenario_help)->check(CLI::IsMember(names));
+    sub->add_option("scenario", cfg->names, scenario_help)
+        ->check(CLI::Validator(
+            [names](const std::string& word) -> std::string {
+                if (std::find(names.begin(), names.end(), word) != names.end()) return {};
+                return "unknown scenario '" + word + "' (orderly lab --list shows them: " +
+                       fmt::format("{}", fmt::join(names, ", ")) + ")";
+            },
+            "SCENARIO"));
     sub->add_flag("--list", cfg->list, "List the scenarios and exit, e.g. orderly lab --list");
     sub->add_option("--svg", cfg->svg_dir,
                     "Write one ladder diagram per scenario to DIR/<scenario>.svg (a browser opens\n"

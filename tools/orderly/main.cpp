@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 #include <exception>
+#include <string_view>
+#include <vector>
 
 #include "app.hpp"
 #include "cli.hpp"
@@ -26,15 +28,24 @@ int run_main(int argc, char** argv) {
     const auto app_ptr = make_app(run);
     CLI::App& app = *app_ptr;
 
-    if (argc > 1) {
-        if (auto unknown = unknown_subcommand(app, argv[1])) {
+    // `orderly help [SUBCOMMAND]` is `orderly [SUBCOMMAND] --help`, as git and go do it.
+    std::vector<char*> args(argv, argv + argc);
+    static char help_flag[] = "--help";
+    if (args.size() > 1 && std::string_view(args[1]) == "help") {
+        args.erase(args.begin() + 1);
+        args.push_back(help_flag);
+    }
+    if (args.size() > 1) {
+        auto unknown = unknown_subcommand(app, args[1]);
+        if (!unknown) unknown = unknown_option(app, args[1]);
+        if (unknown) {
             fmt::print(stderr, "orderly: {}\nRun 'orderly --help' for the subcommands.\n",
                        *unknown);
             return exit_usage;
         }
     }
     try {
-        app.parse(argc, argv);
+        app.parse(static_cast<int>(args.size()), args.data());
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {

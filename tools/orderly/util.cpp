@@ -112,9 +112,9 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
         mult = 1;
     } else if (unit == "K" || unit == "k" || unit == "KiB") {
         mult = 1ULL << 10;
-    } else if (unit == "M" || unit == "MiB") {
+    } else if (unit == "M" || unit == "m" || unit == "MiB") {
         mult = 1ULL << 20;
-    } else if (unit == "G" || unit == "GiB") {
+    } else if (unit == "G" || unit == "g" || unit == "GiB") {
         mult = 1ULL << 30;
     } else {
         return std::nullopt;

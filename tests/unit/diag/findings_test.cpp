@@ -62,6 +62,8 @@ TEST(findings, close_wait_names_every_descriptor_and_the_evidence) {
         k.tcp->last_ack_recv_ms = 2000;
         k.tcp->last_data_recv_ms = 2500;
         k.tcp->last_data_sent_ms = 3000;
+        // fd 7's peer sent only its FIN (which takes one sequence number); the others data too.
+        k.tcp->bytes_received = fd == 7 ? 1 : 101;
         p.connections.push_back(held(k, fd, 2000 + fd));
     }
     const auto fs = diagnose(p, {milliseconds(1000)});
@@ -79,6 +81,8 @@ TEST(findings, close_wait_names_every_descriptor_and_the_evidence) {
     EXPECT_TRUE(contains(f.evidence[0], "last data from it 2.5 s ago")) << f.evidence[0];
     EXPECT_TRUE(contains(f.evidence[0], "has read the end of stream")) << f.evidence[0];
     EXPECT_TRUE(contains(f.evidence[1], "has not read the end of stream")) << f.evidence[1];
+    EXPECT_TRUE(contains(f.evidence[2], "no data from it before its FIN")) << f.evidence[2];
+    EXPECT_FALSE(contains(f.evidence[2], "last data from it")) << f.evidence[2];
     EXPECT_TRUE(contains(f.advice, "close()")) << f.advice;
 }
 
