@@ -41,6 +41,23 @@ inline std::string openssl_reason() {
     return out.empty() ? std::string("no reason given by OpenSSL") : out;
 }
 
+// A hint for a handshake that failed with OpenSSL's `reason`, when the reason says the peer's bytes
+// were not TLS at all: "" otherwise. Against a plain-TCP port OpenSSL says only "wrong version
+// number" (client) or "http request" / "wrong version number" (server).
+inline std::string not_tls_hint(std::string_view reason) {
+    if (reason.find("http request") != std::string_view::npos) {
+        return " (the peer sent a plain HTTP request: it does not speak TLS; use http://, or plain "
+               "TCP)";
+    }
+    if (reason.find("wrong version number") != std::string_view::npos ||
+        reason.find("unknown protocol") != std::string_view::npos ||
+        reason.find("packet length too long") != std::string_view::npos) {
+        return " (the peer's bytes are not TLS: does it speak TLS on this port? For plain TCP, "
+               "leave TLS off)";
+    }
+    return {};
+}
+
 // A client's peer name on `ssl`: sent as SNI unless it is an IP literal, and verified against the
 // certificate (an IP literal as an IP SAN) when `ctx` verifies. `who` names the caller in errors
 // ("tls_stream::client"). Errors: errc::invalid_argument.

@@ -88,6 +88,7 @@ result<std::unique_ptr<tls_filter>, error_info> tls_filter::client(const tls_con
 
 void tls_filter::fail_with(int ssl_error) {
     detail_ = openssl_reason();
+    if (!established_) detail_ += tls_detail::not_tls_hint(detail_);
     if (ssl_error == SSL_ERROR_SYSCALL && detail_ == "no reason given by OpenSSL") {
         detail_ = "TLS failed (SSL_ERROR_SYSCALL over a memory BIO)";
     }

@@ -171,7 +171,7 @@ result<void, error_info> tls_stream::handshake(deadline until) {
                 "the peer closed the connection during the TLS handshake (does it speak "
                 "TLS on this port?)";
         } else {
-            detail_ = "TLS handshake failed: " + detail_;
+            detail_ = "TLS handshake failed: " + detail_ + tls_detail::not_tls_hint(detail_);
         }
         tls_error_ = make_error_code(errc::tls_handshake_failed);
     } else {

@@ -315,6 +315,8 @@ class ConnectTlsTest(tls_test):
                              f"127.0.0.1:{ls.getsockname()[1]}")
         self.assertEqual(r.returncode, 7, r.stderr)
         self.assertIn(b"TLS handshake", r.stderr)
+        self.assertIn(b"does it speak TLS on this port?", r.stderr)  # OpenSSL's words alone
+        # ("wrong version number") do not say what is wrong
 
     def test_tls_options_need_tls(self):
         r = self.run_orderly("connect", "--tls-ca", self.cert, "127.0.0.1:1")

@@ -192,6 +192,8 @@ TEST(tls_stream, plain_tcp_or_garbage_peer_is_tls_error_without_hanging) {
     auto hs = s.handshake(deadline::after(5s));
     ASSERT_FALSE(hs);
     EXPECT_EQ(hs.error().code, errc::tls_handshake_failed);
+    EXPECT_NE(hs.error().message().find("plain HTTP request"), std::string::npos)
+        << hs.error().message();
     EXPECT_EQ(s.close_gracefully().outcome, close_outcome::tls_error);
     peer.join();
 }
