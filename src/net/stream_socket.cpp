@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "orderly/core/errc.hpp"
+#include "orderly/net/detail/transfer_loops.hpp"
 #include "orderly/net/socket_options.hpp"
 
 namespace orderly {
@@ -179,16 +180,7 @@ result<std::size_t> stream_socket::send(std::string_view data, deadline until) {
 }
 
 transfer_result stream_socket::send_all(std::span<const std::byte> data, deadline until) {
-    transfer_result r;
-    while (r.bytes < data.size()) {
-        auto n = send(data.subspan(r.bytes), until);
-        if (!n) {
-            r.set_error(n.error());
-            break;
-        }
-        r.bytes += *n;
-    }
-    return r;
+    return detail::send_all_loop(*this, data, until);
 }
 
 transfer_result stream_socket::send_all(std::string_view data, deadline until) {
@@ -232,24 +224,10 @@ result<std::size_t> stream_socket::recv(std::span<char> buf, deadline until) {
 
 transfer_result stream_socket::read_to_end(std::string& out, deadline until, std::size_t limit) {
     transfer_result r;
-    char chunk[16384];
-    while (true) {
-        if (r.bytes >= limit) {
-            // Only an actual extra byte proves the limit was exceeded (a stream of exactly `limit`
-            // bytes then EOF is fine); peek at it so it stays in the socket for the caller.
-            r.set_error(peek_past_limit(until));
-            return r;
-        }
-        const std::size_t want = std::min(sizeof chunk, limit - r.bytes);
-        auto n = recv(std::span(chunk, want), until);
-        if (!n) {
-            r.set_error(n.error());
-            return r;
-        }
-        if (*n == 0) return r;
-        out.append(chunk, *n);
-        r.bytes += *n;
-    }
+    // Only an actual extra byte proves the limit was exceeded (a stream of exactly `limit` bytes
+    // then EOF is fine); peek at it so it stays in the socket for the caller.
+    if (detail::read_up_to(*this, out, until, limit, r)) r.set_error(peek_past_limit(until));
+    return r;
 }
 
 std::error_code stream_socket::peek_past_limit(deadline until) noexcept {

@@ -8,6 +8,7 @@
 
 #include "openssl_util.hpp"
 #include "orderly/core/errc.hpp"
+#include "orderly/net/detail/transfer_loops.hpp"
 
 namespace orderly {
 
@@ -200,16 +201,7 @@ result<std::size_t> tls_stream::send(std::string_view data, deadline until) {
 }
 
 transfer_result tls_stream::send_all(std::span<const std::byte> data, deadline until) {
-    transfer_result r;
-    while (r.bytes < data.size()) {
-        auto n = send(data.subspan(r.bytes), until);
-        if (!n) {
-            r.set_error(n.error());
-            break;
-        }
-        r.bytes += *n;
-    }
-    return r;
+    return detail::send_all_loop(*this, data, until);
 }
 
 transfer_result tls_stream::send_all(std::string_view data, deadline until) {
@@ -240,18 +232,7 @@ result<std::size_t> tls_stream::recv(std::span<char> buf, deadline until) {
 
 transfer_result tls_stream::read_to_end(std::string& out, deadline until, std::size_t limit) {
     transfer_result r;
-    char chunk[16384];
-    while (r.bytes < limit) {
-        const std::size_t want = std::min(sizeof chunk, limit - r.bytes);
-        auto n = recv(std::span(chunk, want), until);
-        if (!n) {
-            r.set_error(n.error());
-            return r;
-        }
-        if (*n == 0) return r;
-        out.append(chunk, *n);
-        r.bytes += *n;
-    }
+    if (!detail::read_up_to(*this, out, until, limit, r)) return r;
     // At the limit: only a further byte proves it was exceeded (it stays buffered for recv()).
     if (SSL_pending(ssl_.get()) > 0 || (!peer_notify_ && !tls_error_)) {
         char probe[1];
