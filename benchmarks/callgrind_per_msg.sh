@@ -15,13 +15,14 @@ one_run() {  # seconds -> "Ir messages"
     out=$dir/cg.$1
     port=$((20000 + RANDOM % 20000))
     valgrind --tool=callgrind --callgrind-out-file="$out" "$build/benchmarks/servers/$peer" \
-        --port $port >"$dir/srv.out" 2>"$dir/srv.err" &
+        --port $port >"$dir/srv.$1.out" 2>"$dir/srv.$1.err" &
     vpid=$!
     i=0
     # Valgrind 3.19 keeps its big lock while a thread waits in io_uring_enter, so a loop thread
     # that blocks before the main thread printed its line stalls it until a completion comes:
     # connect (and hang up) until the line is there.
-    until grep -q listening "$dir/srv.out" 2>/dev/null; do
+    # One file per run: the short run's line must not stand for the long run's peer.
+    until grep -q listening "$dir/srv.$1.out" 2>/dev/null; do
         i=$((i + 1)); [ $i -lt 600 ] || { kill -9 $vpid; echo "no listening line" >&2; exit 1; }
         (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null || true
         sleep 0.2

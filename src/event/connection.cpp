@@ -133,7 +133,10 @@ void connection::reading_changed() {
 
 void connection::sync_transport() {
     if (uring_) {
-        uring_sync_reading();  // output needs no interest: a send in flight completes by itself
+        // Output needs no interest: a send in flight completes by itself. Reading needs nothing
+        // while the recv is armed and nothing waits to be delivered (the common case).
+        if (recv_armed_ && stash_head_ == stash_.size() && !stash_eof_) return;
+        uring_sync_reading();
     } else {
         update_interest();
     }
@@ -262,6 +265,7 @@ void connection::after_output_progress() {
         out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
         out_head_ = 0;
     }
+    bool synced = false;
     if (above_high_ && buffered_bytes() <= opts_.low_water) {
         above_high_ = false;
         const bool resumed = end_.backpressure_paused();
@@ -272,13 +276,15 @@ void connection::after_output_progress() {
         if (!fd_) return;
         sync_transport();
         if (!fd_) return;
-        if (resumed) schedule_timer();
+        if (resumed && end_.may_have_deadline()) schedule_timer();
+        synced = true;  // nothing since has changed what reading or output wants
     }
     if (end_.fin_due(!output_pending())) {
         send_fin();
         if (!fd_) return;
+        synced = false;
     }
-    sync_transport();
+    if (!synced) sync_transport();
     if (drained && fd_ && callbacks_->on_drained) callbacks_->on_drained(*this);
 }
 
@@ -369,6 +375,7 @@ void connection::resume_reading() {
 // (close_gracefully, output becoming pending, peer EOF, the ack wait) re-arms here.
 void connection::schedule_timer() {
     if (!fd_) return;  // ended (perhaps by a callback just now): a timer would outlive us
+    if (!end_.may_have_deadline()) return;  // no timeout configured: nothing to compute
     const auto t = end_.next_deadline(output_pending());
     if (t == clock::time_point::max()) return;
     if (timer_ != 0 && timer_at_ <= t) return;

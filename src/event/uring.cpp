@@ -270,15 +270,11 @@ void uring_loop::enable_on_this_thread() {
     enabled_ = true;
 }
 
-io_uring_sqe* uring_loop::sqe() {
-    if (!ring_ok_) return nullptr;
-    io_uring_sqe* s = io_uring_get_sqe(&ring_);
-    if (s == nullptr && enabled_) {
-        // The submission queue is full: hand what is queued to the kernel to make room.
-        (void)io_uring_submit(&ring_);
-        s = io_uring_get_sqe(&ring_);
-    }
-    return s;
+io_uring_sqe* uring_loop::sqe_when_full() {
+    if (!ring_ok_ || !enabled_) return nullptr;
+    // The submission queue is full: hand what is queued to the kernel to make room.
+    (void)io_uring_submit(&ring_);
+    return io_uring_get_sqe(&ring_);
 }
 
 void uring_loop::cancel(std::uint64_t tag) {
@@ -293,13 +289,6 @@ void uring_loop::cancel_fd(int fd) {
     if (s == nullptr) return;
     io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
     s->user_data = uring_tag(nullptr, uring_op::cancel);
-}
-
-void uring_loop::recycle(std::uint16_t id) noexcept {
-    io_uring_buf_ring_add(buf_ring_, buffers_.get() + std::size_t{id} * buffer_size_,
-                          static_cast<unsigned>(buffer_size_), id,
-                          io_uring_buf_ring_mask(buffer_count_), static_cast<int>(recycled_));
-    ++recycled_;
 }
 
 void uring_loop::flush_recycled() noexcept {
