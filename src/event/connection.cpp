@@ -206,13 +206,8 @@ result<void> connection::write(std::span<const std::byte> data) {
 
 // Bytes for the kernel: over TLS the ciphertext (also after shutdown_write: close_notify).
 result<void> connection::write_raw(std::span<const std::byte> data) {
+    if (uring_) return uring_write(data);
     const bool was_empty = raw_pending() == 0;
-    if (uring_) {
-        // Queued for the iteration's one submit; an error comes with the completion (the
-        // connection then ends with it, after this callback).
-        if (auto r = uring_write(data); !r) return r;
-        return after_queued(was_empty);
-    }
     std::size_t sent = 0;
     if (was_empty) {
         // Nothing queued: give it to the kernel first; most writes never touch the buffer.

@@ -66,7 +66,24 @@ void connection::uring_sync_reading() {
     ++in_flight_;
 }
 
+[[gnu::always_inline]] inline bool connection::uring_submit_send() {
+    io_uring_sqe* sqe = loop_->uring()->sqe();
+    if (sqe == nullptr) return false;
+    // Not MSG_WAITALL: a send the kernel takes only in part completes with the count, so that
+    // bytes_sent and the write timeout see every byte the kernel accepted, as on epoll (with
+    // WAITALL a peer that stops reading would leave megabytes taken but uncounted).
+    io_uring_prep_send(sqe, fd_.get(), send_ptr_, send_left_, MSG_NOSIGNAL);
+    sqe->user_data =
+        detail::uring_tag(static_cast<detail::uring_target*>(this), detail::uring_op::send);
+    send_in_flight_ = true;
+    ++in_flight_;
+    return true;
+}
+
+// write() on io_uring: queued for the iteration's one submit; an error comes with the completion
+// (the connection then ends with it, after this callback).
 result<void> connection::uring_write(std::span<const std::byte> data) {
+    const bool was_empty = raw_pending() == 0;
     if (!send_in_flight_) {
         // Bytes of the buffer on_data is reading (an echo): sent from there, the buffer kept
         // until the send completes. Anything else is copied, as the caller's memory may change
@@ -87,24 +104,21 @@ result<void> connection::uring_write(std::span<const std::byte> data) {
     } else {
         out_.insert(out_.end(), data.begin(), data.end());
     }
-    return {};
-}
-
-bool connection::uring_submit_send() {
-    io_uring_sqe* sqe = loop_->uring()->sqe();
-    if (sqe == nullptr) return false;
-    // Not MSG_WAITALL: a send the kernel takes only in part completes with the count, so that
-    // bytes_sent and the write timeout see every byte the kernel accepted, as on epoll (with
-    // WAITALL a peer that stops reading would leave megabytes taken but uncounted).
-    io_uring_prep_send(sqe, fd_.get(), send_ptr_, send_left_, MSG_NOSIGNAL);
-    sqe->user_data =
-        detail::uring_tag(static_cast<detail::uring_target*>(this), detail::uring_op::send);
-    send_in_flight_ = true;
-    ++in_flight_;
-    return true;
+    return after_queued(was_empty);
 }
 
 void connection::on_completion(detail::uring_op op, int res, std::uint32_t flags) {
+    // Open: straight to the handler (tail calls, no frame here). A release inside it closes at
+    // once if nothing is in flight any more (each handler counts its request's end first); else
+    // a later completion, of a request still in flight, comes through on_completion_slow().
+    if (fd_) {
+        if (op == detail::uring_op::recv) return on_recv(res, flags);
+        if (op == detail::uring_op::send) return on_send(res);
+    }
+    on_completion_slow(op, res, flags);
+}
+
+void connection::on_completion_slow(detail::uring_op op, int res, std::uint32_t flags) {
     if (!fd_) count_after_release(op, res);  // the report counts what still moved
     if (op == detail::uring_op::recv) {
         on_recv(res, flags);
@@ -136,7 +150,7 @@ void connection::on_recv(int res, std::uint32_t flags) {
                     detail::uring_loop::lend_window before;
                     bool& lent;
                     ~window() { lent = ur.lend_close(before); }
-                } w{ur, ur.lend_open(id), lent};
+                } w{ur, ur.lend_open(id, data.size()), lent};
                 deliver(data);
             } else {
                 // Paused (or closing after a pause) while the kernel still had a recv armed:

@@ -84,10 +84,12 @@ class uring_loop {
     struct lend_window {
         std::int32_t id = -1;
         bool taken = false;
+        const std::byte* data = nullptr;  // what on_data got: [data, data + len)
+        std::size_t len = 0;
     };
-    [[nodiscard]] lend_window lend_open(std::uint16_t id) noexcept {
+    [[nodiscard]] lend_window lend_open(std::uint16_t id, std::size_t len) noexcept {
         const lend_window before = lend_;
-        lend_ = {id, false};
+        lend_ = {id, false, buffers_.get() + std::size_t{id} * buffer_size_, len};
         return before;
     }
     [[nodiscard]] bool lend_close(lend_window before) noexcept {
@@ -98,12 +100,9 @@ class uring_loop {
     // The buffer `data` lies in, if it can be lent now; -1 if not (copy).
     [[nodiscard]] std::int32_t try_lend(std::span<const std::byte> data) noexcept {
         if (lend_.id < 0 || lend_.taken || lent_ >= buffer_count_ / 2) return -1;
-        const auto base = reinterpret_cast<std::uintptr_t>(buffers_.get()) +
-                          static_cast<std::size_t>(lend_.id) * buffer_size_;
+        const auto base = reinterpret_cast<std::uintptr_t>(lend_.data);
         const auto at = reinterpret_cast<std::uintptr_t>(data.data());
-        if (at < base || at - base > buffer_size_ || data.size() > buffer_size_ - (at - base)) {
-            return -1;
-        }
+        if (at < base || at - base > lend_.len || data.size() > lend_.len - (at - base)) return -1;
         lend_.taken = true;
         ++lent_;
         return lend_.id;

@@ -247,6 +247,7 @@ class connection final : public std::enable_shared_from_this<connection>,
 
     // --- The io_uring backend (connection_uring.cpp): completions. ---
     void on_completion(detail::uring_op op, int res, std::uint32_t flags) override;
+    [[gnu::noinline]] void on_completion_slow(detail::uring_op op, int res, std::uint32_t flags);
     void uring_sync_reading();
     result<void> uring_write(std::span<const std::byte> data);
     bool uring_submit_send();
