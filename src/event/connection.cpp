@@ -201,6 +201,7 @@ result<void> connection::write(std::span<const std::byte> data) {
     if (end_.fin_wanted()) return fail(make_error_code(errc::write_shut));
     if (data.empty()) return {};
     if (filter_) return write_filtered(data);
+    if (uring_) return uring_write(data);
     return write_raw(data);
 }
 

@@ -99,10 +99,12 @@ class uring_loop {
     }
     // The buffer `data` lies in, if it can be lent now; -1 if not (copy).
     [[nodiscard]] std::int32_t try_lend(std::span<const std::byte> data) noexcept {
-        if (lend_.id < 0 || lend_.taken || lent_ >= buffer_count_ / 2) return -1;
-        const auto base = reinterpret_cast<std::uintptr_t>(lend_.data);
-        const auto at = reinterpret_cast<std::uintptr_t>(data.data());
-        if (at < base || at - base > lend_.len || data.size() > lend_.len - (at - base)) return -1;
+        // Unsigned: bytes before the window wrap round to a huge offset. No window (or one
+        // already taken) has len 0, and data is never empty here (write() returns first).
+        const auto at = reinterpret_cast<std::uintptr_t>(data.data()) -
+                        reinterpret_cast<std::uintptr_t>(lend_.data);
+        if (at > lend_.len || data.size() > lend_.len - at || lent_ >= lend_limit_) return -1;
+        lend_.len = 0;  // one send per buffer
         lend_.taken = true;
         ++lent_;
         return lend_.id;
@@ -157,8 +159,9 @@ class uring_loop {
     std::unique_ptr<std::byte[]> buffers_;
     std::size_t buffer_size_ = 0;
     unsigned buffer_count_ = 0;
-    unsigned recycled_ = 0;  // added to the ring since the last advance
-    unsigned lent_ = 0;      // buffers held by sends in flight
+    unsigned recycled_ = 0;    // added to the ring since the last advance
+    unsigned lent_ = 0;        // buffers held by sends in flight
+    unsigned lend_limit_ = 0;  // at most half the pool
     lend_window lend_;
 
     std::unordered_map<int, watch_entry*> watches_;  // by descriptor: the live watch
