@@ -13,18 +13,26 @@ short=${SHORT:-1} long=${LONG:-3}
 dir=$(mktemp -d /tmp/callgrind_per_msg.XXXXXX)
 one_run() {  # seconds -> "Ir messages"
     out=$dir/cg.$1
-    port=$((20000 + RANDOM % 20000))
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$build/benchmarks/servers/$peer" \
-        --port $port >"$dir/srv.out" 2>"$dir/srv.err" &
-    vpid=$!
-    i=0
     # Valgrind 3.19 keeps its big lock while a thread waits in io_uring_enter, so a loop thread
     # that blocks before the main thread printed its line stalls it until a completion comes:
-    # connect (and hang up) until the line is there.
-    until grep -q listening "$dir/srv.out" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt 600 ] || { kill -9 $vpid; echo "no listening line" >&2; exit 1; }
-        (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null || true
-        sleep 0.2
+    # connect (and hang up) until the line is there. One file per run: the short run's line must
+    # not stand for the long run's peer. A peer that exits first (its random port was taken:
+    # "bind: Address already in use") is started again on another port, at most 5 times.
+    for attempt in 1 2 3 4 5; do
+        port=$((20000 + RANDOM % 20000))
+        valgrind --tool=callgrind --callgrind-out-file="$out" "$build/benchmarks/servers/$peer" \
+            --port $port >"$dir/srv.$1.out" 2>"$dir/srv.$1.err" &
+        vpid=$!
+        i=0
+        until grep -q listening "$dir/srv.$1.out" 2>/dev/null || ! kill -0 $vpid 2>/dev/null; do
+            i=$((i + 1)); [ $i -lt 600 ] || { kill -9 $vpid; echo "no listening line" >&2; exit 1; }
+            (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null || true
+            sleep 0.2
+        done
+        grep -q listening "$dir/srv.$1.out" 2>/dev/null && break
+        wait $vpid 2>/dev/null || true
+        rm -f "$out".*
+        [ $attempt -lt 5 ] || { echo "the peer exited: $(grep -v '^==' "$dir/srv.$1.err")" >&2; exit 1; }
     done
     timeout 120 "$build/benchmarks/load/orderly_load" --target "127.0.0.1:$port" \
         --workload pingpong --client uring --connections "$conns" --size "$size" \

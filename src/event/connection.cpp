@@ -1,7 +1,7 @@
 // connection: the part every backend shares — the application's calls and callbacks, the output
-// buffer's accounting, the timers, and the end_machine that decides when to send FIN, when to
-// drain and when the end is reached. Moving bytes is the backend's (connection_epoll.cpp);
-// judging the outcome is end_rules'.
+// buffer's accounting, and the end_machine that decides when to send FIN, when to drain and when
+// the end is reached (its timers: connection_timers.cpp). Moving bytes is the backend's
+// (connection_epoll.cpp, connection_uring.cpp); judging the outcome is end_rules'.
 
 #include "orderly/event/connection.hpp"
 
@@ -133,7 +133,10 @@ void connection::reading_changed() {
 
 void connection::sync_transport() {
     if (uring_) {
-        uring_sync_reading();  // output needs no interest: a send in flight completes by itself
+        // Output needs no interest: a send in flight completes by itself. Reading needs nothing
+        // while the recv is armed and nothing waits to be delivered (the common case).
+        if (recv_armed_ && stash_head_ == stash_.size() && !stash_eof_) return;
+        uring_sync_reading();
     } else {
         update_interest();
     }
@@ -198,18 +201,14 @@ result<void> connection::write(std::span<const std::byte> data) {
     if (end_.fin_wanted()) return fail(make_error_code(errc::write_shut));
     if (data.empty()) return {};
     if (filter_) return write_filtered(data);
+    if (uring_) return uring_write(data);
     return write_raw(data);
 }
 
 // Bytes for the kernel: over TLS the ciphertext (also after shutdown_write: close_notify).
 result<void> connection::write_raw(std::span<const std::byte> data) {
+    if (uring_) return uring_write(data);
     const bool was_empty = raw_pending() == 0;
-    if (uring_) {
-        // Queued for the iteration's one submit; an error comes with the completion (the
-        // connection then ends with it, after this callback).
-        if (auto r = uring_write(data); !r) return r;
-        return after_queued(was_empty);
-    }
     std::size_t sent = 0;
     if (was_empty) {
         // Nothing queued: give it to the kernel first; most writes never touch the buffer.
@@ -262,6 +261,7 @@ void connection::after_output_progress() {
         out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
         out_head_ = 0;
     }
+    bool synced = false;
     if (above_high_ && buffered_bytes() <= opts_.low_water) {
         above_high_ = false;
         const bool resumed = end_.backpressure_paused();
@@ -272,13 +272,15 @@ void connection::after_output_progress() {
         if (!fd_) return;
         sync_transport();
         if (!fd_) return;
-        if (resumed) schedule_timer();
+        if (resumed && end_.may_have_deadline()) schedule_timer();
+        synced = true;  // nothing since has changed what reading or output wants
     }
     if (end_.fin_due(!output_pending())) {
         send_fin();
         if (!fd_) return;
+        synced = false;
     }
-    sync_transport();
+    if (!synced) sync_transport();
     if (drained && fd_ && callbacks_->on_drained) callbacks_->on_drained(*this);
 }
 
@@ -360,77 +362,6 @@ void connection::resume_reading() {
     end_.set_user_paused(false, loop_->now());
     reading_changed();
     schedule_timer();  // the read timeout, off while paused, applies again
-}
-
-// --- Timers: one per connection, at the machine's next deadline. ---
-
-// Activity only ever moves deadlines later, so it does not touch the timer: the armed one fires
-// early, finds nothing due and re-arms for the real deadline. Only a deadline that moves earlier
-// (close_gracefully, output becoming pending, peer EOF, the ack wait) re-arms here.
-void connection::schedule_timer() {
-    if (!fd_) return;  // ended (perhaps by a callback just now): a timer would outlive us
-    const auto t = end_.next_deadline(output_pending());
-    if (t == clock::time_point::max()) return;
-    if (timer_ != 0 && timer_at_ <= t) return;
-    if (timer_ != 0) loop_->cancel(timer_);
-    timer_at_ = t;
-    timer_ = loop_->run_at(t, [this] { on_timer(); });
-}
-
-void connection::on_timer() {
-    timer_ = 0;
-    timer_at_ = clock::time_point::max();
-    if (!fd_) return;
-    const auto now = loop_->now();
-    if (const auto fired = end_.timeout_due(now, output_pending()); fired != timeout_kind::none) {
-        timeout_fired_ = fired;
-        end_with(close_outcome::timed_out,
-                 end_.is_closing() ? close_method::graceful : close_method::abort,
-                 make_error_code(errc::timed_out));
-        return;
-    }
-    if (end_.ack_poll_due(now)) {
-        if (auto err = take_socket_error(fd_.get()); err && *err != 0) {
-            end_by_errno(*err);  // the peer reset instead of acknowledging
-            return;
-        }
-        auto info = read_tcp_info(fd_.get());
-        if (!info || info->send_queue_bytes == 0) {
-            end_clean(info ? &*info : nullptr);
-            return;
-        }
-        end_.ack_poll_missed(now);
-    }
-    if (end_.close_wait_due(now)) {
-        end_.close_wait_reported();
-        if (callbacks_->on_close_wait) callbacks_->on_close_wait(*this);
-        if (!fd_) return;
-    }
-    schedule_timer();
-}
-
-// Both FINs are out. `clean` also promises that the peer's kernel acknowledged every byte we
-// sent and our FIN: with a peer that half-closed and stopped reading, the FIN exchange completes
-// while megabytes may still sit in our send queue. The kernel has no readiness event for "send
-// queue empty", so poll for it (on loopback it is empty at once), unwatched: epoll would report
-// the hang-up of both directions at once and forever. The close deadline, the write timeout and
-// the lifetime bound the wait. Unix sockets have no acknowledgement to wait for.
-void connection::settle() {
-    if (end_.in_ack_wait()) return;  // the timer polls
-    if (local_.is_ip()) {
-        auto info = read_tcp_info(fd_.get());
-        if (info && info->send_queue_bytes > 0) {
-            park();
-            end_.begin_ack_wait(loop_->now());
-            schedule_timer();
-            return;
-        }
-        if (info) {
-            end_clean(&*info);
-            return;
-        }
-    }
-    end_clean(nullptr);
 }
 
 // --- Ends. ---

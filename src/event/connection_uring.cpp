@@ -66,26 +66,13 @@ void connection::uring_sync_reading() {
     ++in_flight_;
 }
 
-result<void> connection::uring_write(std::span<const std::byte> data) {
-    if (!send_in_flight_) {
-        inflight_.assign(data.begin(), data.end());
-        inflight_head_ = 0;
-        if (!uring_submit_send()) return fail(errno_code(EBUSY));
-        end_.write_progress(loop_->now());  // the write timeout counts from now
-    } else {
-        out_.insert(out_.end(), data.begin(), data.end());
-    }
-    return {};
-}
-
-bool connection::uring_submit_send() {
+[[gnu::always_inline]] inline bool connection::uring_submit_send() {
     io_uring_sqe* sqe = loop_->uring()->sqe();
     if (sqe == nullptr) return false;
     // Not MSG_WAITALL: a send the kernel takes only in part completes with the count, so that
     // bytes_sent and the write timeout see every byte the kernel accepted, as on epoll (with
     // WAITALL a peer that stops reading would leave megabytes taken but uncounted).
-    io_uring_prep_send(sqe, fd_.get(), inflight_.data() + inflight_head_,
-                       inflight_.size() - inflight_head_, MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, fd_.get(), send_ptr_, send_left_, MSG_NOSIGNAL);
     sqe->user_data =
         detail::uring_tag(static_cast<detail::uring_target*>(this), detail::uring_op::send);
     send_in_flight_ = true;
@@ -93,7 +80,45 @@ bool connection::uring_submit_send() {
     return true;
 }
 
+// write() on io_uring: queued for the iteration's one submit; an error comes with the completion
+// (the connection then ends with it, after this callback).
+result<void> connection::uring_write(std::span<const std::byte> data) {
+    const bool was_empty = raw_pending() == 0;
+    if (!send_in_flight_) {
+        // Bytes of the buffer on_data is reading (an echo): sent from there, the buffer kept
+        // until the send completes. Anything else is copied, as the caller's memory may change
+        // as soon as write() returns.
+        held_buf_ = loop_->uring()->try_lend(data);
+        if (held_buf_ >= 0) {
+            send_ptr_ = data.data();
+        } else {
+            inflight_.assign(data.begin(), data.end());
+            send_ptr_ = inflight_.data();
+        }
+        send_left_ = data.size();
+        if (!uring_submit_send()) {
+            uring_end_send();  // nothing went to the kernel: the loan ends here
+            return fail(errno_code(EBUSY));
+        }
+        end_.write_progress(loop_->now());  // the write timeout counts from now
+    } else {
+        out_.insert(out_.end(), data.begin(), data.end());
+    }
+    return after_queued(was_empty);
+}
+
 void connection::on_completion(detail::uring_op op, int res, std::uint32_t flags) {
+    // Open: straight to the handler (tail calls, no frame here). A release inside it closes at
+    // once if nothing is in flight any more (each handler counts its request's end first); else
+    // a later completion, of a request still in flight, comes through on_completion_slow().
+    if (fd_) {
+        if (op == detail::uring_op::recv) return on_recv(res, flags);
+        if (op == detail::uring_op::send) return on_send(res);
+    }
+    on_completion_slow(op, res, flags);
+}
+
+void connection::on_completion_slow(detail::uring_op op, int res, std::uint32_t flags) {
     if (!fd_) count_after_release(op, res);  // the report counts what still moved
     if (op == detail::uring_op::recv) {
         on_recv(res, flags);
@@ -116,8 +141,16 @@ void connection::on_recv(int res, std::uint32_t flags) {
         detail::uring_loop& ur = *loop_->uring();
         const auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
         const auto data = ur.buffer(id, static_cast<std::size_t>(res));
+        bool lent = false;
         if (fd_) {
             if (end_.wants_read() && stash_.empty()) {
+                // A guard: an exception out of on_data must not leave the window open.
+                struct window {
+                    detail::uring_loop& ur;
+                    detail::uring_loop::lend_window before;
+                    bool& lent;
+                    ~window() { lent = ur.lend_close(before); }
+                } w{ur, ur.lend_open(id, data.size()), lent};
                 deliver(data);
             } else {
                 // Paused (or closing after a pause) while the kernel still had a recv armed:
@@ -131,7 +164,8 @@ void connection::on_recv(int res, std::uint32_t flags) {
                 }
             }
         }
-        ur.recycle(id);
+        if (!lent) ur.recycle(id);       // else the send that took it gives it back
+        if (fd_ && recv_armed_) return;  // the common case: the recv goes on
     } else if (res == 0) {
         if (fd_) {
             if (end_.wants_read() && stash_.empty()) {
@@ -194,24 +228,54 @@ void connection::on_hangup(int res) {
     uring_watch_hangup();
 }
 
+// The chunk in flight is done with (sent, failed or dropped): a lent buffer goes back.
+void connection::uring_end_send() noexcept {
+    if (held_buf_ >= 0) {
+        loop_->uring()->give_back(held_buf_);
+        held_buf_ = -1;
+    } else {
+        inflight_.clear();
+    }
+    send_ptr_ = nullptr;
+    send_left_ = 0;
+}
+
 void connection::on_send(int res) {
     send_in_flight_ = false;
     --in_flight_;
-    if (!fd_) return;
+    if (!fd_) {
+        uring_end_send();  // released: nothing more goes out (the report counted this send)
+        return;
+    }
     if (res < 0) {
+        // The report counts what was not sent (release reads send_left_), then the loan ends.
         if (res != -ECANCELED) end_by_errno(-res);
+        if (!fd_) {
+            uring_end_send();
+        } else if (held_buf_ >= 0) {
+            // Still open (a cancel not of ours): the bytes stay owed, in memory of our own.
+            std::vector<std::byte> rest(send_ptr_, send_ptr_ + send_left_);
+            uring_end_send();
+            inflight_.swap(rest);
+            send_ptr_ = inflight_.data();
+            send_left_ = inflight_.size();
+        }
         return;
     }
     const auto n = static_cast<std::size_t>(res);
-    inflight_head_ += n;
+    send_ptr_ += n;
+    send_left_ -= n;
     bytes_sent_ += n;
     end_.write_progress(loop_->now());
-    if (inflight_head_ == inflight_.size()) {
-        inflight_.clear();
-        inflight_head_ = 0;
-        if (!out_.empty()) inflight_.swap(out_);
+    if (send_left_ == 0) {
+        uring_end_send();
+        if (!out_.empty()) {
+            inflight_.swap(out_);
+            send_ptr_ = inflight_.data();
+            send_left_ = inflight_.size();
+        }
     }
-    if (inflight_head_ < inflight_.size() && !uring_submit_send()) {
+    if (send_left_ > 0 && !uring_submit_send()) {
         end_by_errno(EBUSY);
         return;
     }

@@ -51,11 +51,6 @@ void end_machine::set_user_paused(bool paused, clock::time_point now) noexcept {
     user_paused_ = paused;
 }
 
-void end_machine::set_backpressure_paused(bool paused, clock::time_point now) noexcept {
-    if (backpressure_paused_ && !paused) last_read_ = now;
-    backpressure_paused_ = paused;
-}
-
 void end_machine::peer_eof(clock::time_point now) noexcept {
     peer_eof_ = true;
     peer_eof_at_ = now;

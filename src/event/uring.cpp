@@ -224,6 +224,7 @@ uring_loop::uring_loop(const loop_options& opts) {
                                 "loop_options::uring_buffers must be a power of two in 8..32768");
     }
     buffer_size_ = std::max<std::size_t>(512, opts.uring_buffer_size);
+    lend_limit_ = buffer_count_ / 2;
     buf_ring_ = map_buf_ring(buffer_count_, buf_ring_bytes_);
     if (buf_ring_ == nullptr) {
         io_uring_queue_exit(&ring_);
@@ -270,15 +271,11 @@ void uring_loop::enable_on_this_thread() {
     enabled_ = true;
 }
 
-io_uring_sqe* uring_loop::sqe() {
-    if (!ring_ok_) return nullptr;
-    io_uring_sqe* s = io_uring_get_sqe(&ring_);
-    if (s == nullptr && enabled_) {
-        // The submission queue is full: hand what is queued to the kernel to make room.
-        (void)io_uring_submit(&ring_);
-        s = io_uring_get_sqe(&ring_);
-    }
-    return s;
+io_uring_sqe* uring_loop::sqe_when_full() {
+    if (!ring_ok_ || !enabled_) return nullptr;
+    // The submission queue is full: hand what is queued to the kernel to make room.
+    (void)io_uring_submit(&ring_);
+    return io_uring_get_sqe(&ring_);
 }
 
 void uring_loop::cancel(std::uint64_t tag) {
@@ -293,13 +290,6 @@ void uring_loop::cancel_fd(int fd) {
     if (s == nullptr) return;
     io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
     s->user_data = uring_tag(nullptr, uring_op::cancel);
-}
-
-void uring_loop::recycle(std::uint16_t id) noexcept {
-    io_uring_buf_ring_add(buf_ring_, buffers_.get() + std::size_t{id} * buffer_size_,
-                          static_cast<unsigned>(buffer_size_), id,
-                          io_uring_buf_ring_mask(buffer_count_), static_cast<int>(recycled_));
-    ++recycled_;
 }
 
 void uring_loop::flush_recycled() noexcept {
@@ -410,11 +400,14 @@ bool uring_loop::settle_outside_run(const std::function<bool()>& done, int limit
 }
 
 void uring_loop::dispatch() {
-    unsigned head = 0;
-    unsigned seen = 0;
-    io_uring_cqe* cqe = nullptr;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-        ++seen;
+    // What is in now; what completes while these are handled is for the next iteration (whose
+    // wait returns at once then). The ring has no CQE32, so an entry is cqes[head & mask].
+    unsigned head = *ring_.cq.khead;
+    const unsigned tail = io_uring_smp_load_acquire(ring_.cq.ktail);
+    const unsigned mask = ring_.cq.ring_mask;
+    const unsigned seen = tail - head;
+    for (; head != tail; ++head) {
+        const io_uring_cqe* cqe = &ring_.cq.cqes[head & mask];
         const std::uint64_t ud = cqe->user_data;
         const auto op = static_cast<uring_op>(ud & 7U);
         void* target = reinterpret_cast<void*>(static_cast<std::uintptr_t>(ud & ~std::uint64_t{7}));

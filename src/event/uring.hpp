@@ -51,7 +51,12 @@ class uring_loop {
     uring_loop& operator=(const uring_loop&) = delete;
 
     // An SQE for the caller to fill; submits what is queued to make room if the SQ is full.
-    io_uring_sqe* sqe();
+    io_uring_sqe* sqe() {
+        if (ring_ok_) {
+            if (io_uring_sqe* s = io_uring_get_sqe(&ring_); s != nullptr) return s;
+        }
+        return sqe_when_full();
+    }
     // Stops one request (by its tag) or every request on a descriptor; the completion of the
     // cancel itself is ignored, the target's request completes with -ECANCELED.
     void cancel(std::uint64_t tag);
@@ -63,7 +68,52 @@ class uring_loop {
         return {buffers_.get() + std::size_t{id} * buffer_size_, len};
     }
     // Gives a buffer back to the kernel (made visible once per iteration, before the submit).
-    void recycle(std::uint16_t id) noexcept;
+    void recycle(std::uint16_t id) noexcept {
+        io_uring_buf_ring_add(buf_ring_, buffers_.get() + std::size_t{id} * buffer_size_,
+                              static_cast<unsigned>(buffer_size_), id,
+                              io_uring_buf_ring_mask(buffer_count_), static_cast<int>(recycled_));
+        ++recycled_;
+    }
+
+    // Lending: while the bytes of buffer `id` are handed to on_data, a send that writes exactly
+    // bytes from inside it may keep the buffer until that send completes, instead of copying
+    // them. lend_open() starts the window and returns what it replaces (for lend_close);
+    // lend_close() ends it and says whether the buffer was taken (then the sender gives it
+    // back with give_back(), else the caller recycles it). At most half the buffers are lent
+    // at once, so a peer that does not read cannot starve every recv of buffers.
+    struct lend_window {
+        std::int32_t id = -1;
+        bool taken = false;
+        const std::byte* data = nullptr;  // what on_data got: [data, data + len)
+        std::size_t len = 0;
+    };
+    [[nodiscard]] lend_window lend_open(std::uint16_t id, std::size_t len) noexcept {
+        const lend_window before = lend_;
+        lend_ = {id, false, buffers_.get() + std::size_t{id} * buffer_size_, len};
+        return before;
+    }
+    [[nodiscard]] bool lend_close(lend_window before) noexcept {
+        const bool taken = lend_.taken;
+        lend_ = before;
+        return taken;
+    }
+    // The buffer `data` lies in, if it can be lent now; -1 if not (copy).
+    [[nodiscard]] std::int32_t try_lend(std::span<const std::byte> data) noexcept {
+        // Unsigned: bytes before the window wrap round to a huge offset. No window (or one
+        // already taken) has len 0, and data is never empty here (write() returns first).
+        const auto at = reinterpret_cast<std::uintptr_t>(data.data()) -
+                        reinterpret_cast<std::uintptr_t>(lend_.data);
+        if (at > lend_.len || data.size() > lend_.len - at || lent_ >= lend_limit_) return -1;
+        lend_.len = 0;  // one send per buffer
+        lend_.taken = true;
+        ++lent_;
+        return lend_.id;
+    }
+    // A lent buffer's send completed: back to the kernel (nothing to do once the ring is gone).
+    void give_back(std::int32_t id) noexcept {
+        --lent_;
+        if (ring_ok_) recycle(static_cast<std::uint16_t>(id));
+    }
 
     // watch()/rewatch()/unwatch() of the loop on this backend.
     result<void> watch(int fd, std::uint32_t events, io_handler* h);
@@ -94,6 +144,7 @@ class uring_loop {
     [[nodiscard]] bool exited() const noexcept { return !ring_ok_; }
 
   private:
+    io_uring_sqe* sqe_when_full();
     void arm_poll(watch_entry& w);
     void flush_recycled() noexcept;
 
@@ -108,7 +159,10 @@ class uring_loop {
     std::unique_ptr<std::byte[]> buffers_;
     std::size_t buffer_size_ = 0;
     unsigned buffer_count_ = 0;
-    unsigned recycled_ = 0;  // added to the ring since the last advance
+    unsigned recycled_ = 0;    // added to the ring since the last advance
+    unsigned lent_ = 0;        // buffers held by sends in flight
+    unsigned lend_limit_ = 0;  // at most half the pool
+    lend_window lend_;
 
     std::unordered_map<int, watch_entry*> watches_;  // by descriptor: the live watch
     std::vector<std::unique_ptr<watch_entry>> entries_;

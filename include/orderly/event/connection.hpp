@@ -220,7 +220,7 @@ class connection final : public std::enable_shared_from_this<connection>,
     [[nodiscard]] bool output_pending() const noexcept { return buffered_bytes() > 0; }
     // Bytes for the kernel (over TLS: ciphertext), in out_ and the io_uring send in flight.
     [[nodiscard]] std::size_t raw_pending() const noexcept {
-        return out_.size() - out_head_ + (inflight_.size() - inflight_head_);
+        return out_.size() - out_head_ + send_left_;
     }
     void deliver_plain(std::span<const std::byte> data);
     void peer_end();  // the peer's end of sending: its FIN, or over TLS its close_notify
@@ -247,9 +247,11 @@ class connection final : public std::enable_shared_from_this<connection>,
 
     // --- The io_uring backend (connection_uring.cpp): completions. ---
     void on_completion(detail::uring_op op, int res, std::uint32_t flags) override;
+    [[gnu::noinline]] void on_completion_slow(detail::uring_op op, int res, std::uint32_t flags);
     void uring_sync_reading();
     result<void> uring_write(std::span<const std::byte> data);
     bool uring_submit_send();
+    void uring_end_send() noexcept;
     void on_recv(int res, std::uint32_t flags);
     void on_send(int res);
     void uring_watch_hangup();
@@ -273,10 +275,14 @@ class connection final : public std::enable_shared_from_this<connection>,
     bool above_high_ = false;
     bool parked_ = false;  // unwatched after EPOLLHUP while reading is paused, or awaiting acks
 
-    // io_uring only: the send in flight reads from inflight_ (stable until its completion) while
+    // io_uring only: the send in flight reads [send_ptr_, send_ptr_ + send_left_), stable until
+    // its completion: inside inflight_, or inside the provided buffer held_buf_ the bytes were
+    // received in (an echo from on_data is sent from where it arrived, without a copy), while
     // write() appends to out_; bytes that arrived while reading was paused wait in stash_.
     std::vector<std::byte> inflight_;
-    std::size_t inflight_head_ = 0;
+    const std::byte* send_ptr_ = nullptr;
+    std::size_t send_left_ = 0;
+    std::int32_t held_buf_ = -1;
     std::vector<std::byte> stash_;
     std::size_t stash_head_ = 0;
     unique_fd retired_fd_;          // released, closed once the requests in flight complete

@@ -61,7 +61,13 @@ struct end_limits {
 class end_machine {
   public:
     end_machine(const end_limits& limits, clock::time_point now) noexcept
-        : limits_(limits), opened_at_(now), last_read_(now), last_write_(now), state_since_(now) {}
+        : limits_(limits),
+          opened_at_(now),
+          last_read_(now),
+          last_write_(now),
+          state_since_(now),
+          timed_(limits.idle.count() > 0 || limits.read.count() > 0 || limits.write.count() > 0 ||
+                 limits.lifetime.count() > 0 || limits.close_wait_after.count() > 0) {}
 
     // --- What the application asked for. ---
 
@@ -78,7 +84,10 @@ class end_machine {
                            std::uint64_t drain_limit) noexcept;
     void set_user_paused(bool paused, clock::time_point now) noexcept;
     // Reading paused for backpressure (output above the high-water mark).
-    void set_backpressure_paused(bool paused, clock::time_point now) noexcept;
+    void set_backpressure_paused(bool paused, clock::time_point now) noexcept {
+        if (backpressure_paused_ && !paused) last_read_ = now;  // as set_user_paused
+        backpressure_paused_ = paused;
+    }
 
     // --- What the transport saw. ---
 
@@ -151,6 +160,12 @@ class end_machine {
     // The earliest moment something is due: a timeout, the close deadline, an ack poll or the
     // CLOSE_WAIT report. time_point::max() when nothing is.
     [[nodiscard]] clock::time_point next_deadline(bool output_pending) const noexcept;
+    // False when next_deadline() is time_point::max() whatever the output: no timeout
+    // configured, no handshake, close or ack wait under way. (The hot path asks this first.)
+    [[nodiscard]] bool may_have_deadline() const noexcept {
+        return timed_ || ack_wait_ || closing_ ||
+               (handshake_pending_ && limits_.handshake.count() > 0);
+    }
     // The timeout that is due at `now`, if any (the close deadline and the lifetime first).
     [[nodiscard]] timeout_kind timeout_due(clock::time_point now,
                                            bool output_pending) const noexcept;
@@ -197,6 +212,7 @@ class end_machine {
     bool handshake_pending_ = false;
     bool tls_ = false;
     bool peer_tcp_eof_ = false;
+    bool timed_ = false;  // some limit other than the handshake's is set
 };
 
 }  // namespace orderly
