@@ -159,8 +159,14 @@ def main() -> int:
         print("run.py: no peer for the workloads selected", file=sys.stderr)
         return 2
     projected = sum((c.seconds + cfgs.OVERHEAD_S) * c.reps * len(peers_of(c)) for c in configs)
-    say(f"run.py: {mode_name} run: {len(configs)} configurations x {len(peers)} peers "
-        f"({', '.join(peers)}), rounds " +
+    groups = []
+    for tls in (False, True):
+        g = [p for p in peers if (p in TLS_PEERS) == tls]
+        n_cfg = sum(1 for c in configs if c.tls == tls)
+        if g and n_cfg:
+            groups.append(f"{n_cfg} {'TLS ' if tls else ''}configurations x {len(g)} peers "
+                          f"({', '.join(g)})")
+    say(f"run.py: {mode_name} run: {'; '.join(groups)}; rounds " +
         ", ".join(sorted({f"{c.workload} {c.reps}" for c in configs})) +
         f"; {place.describe(any(c.one_cpu for c in configs))}; projected {projected / 60:.1f} min")
     load_avg = os.getloadavg()[0]
@@ -189,6 +195,7 @@ def main() -> int:
                 say(f"  {status} {cfg.key:<22} rep {rep} {peer:<13} {shown}"
                     + (f"  -- {r.error}" if r.error else ""))
     elapsed = time.monotonic() - t_start
+    peers = [p for p in peers if any(r.peer == p for r in runs)]  # what the report is about
 
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"orderly benchmarks ({mode_name} run, {machine['date']})"

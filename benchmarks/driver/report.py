@@ -113,7 +113,7 @@ def write_ratios_csv(runs: list[Run], configs: list[Config], peers: list[str],
 
 def summary_tables(runs: list[Run], configs: list[Config], peers: list[str]) -> str:
     out = ["Each cell: median over the rounds, [min–max] next to it. **× raw_epoll** (and, for W1 "
-           "and W2, **× raw_uring**) is the median of the per-round ratios to that peer, oriented "
+           "and W2, **× raw_uring**; for the TLS group **× raw_tls**) is the median of the per-round ratios to that peer, oriented "
            "so that **> 1 is better** (peer/raw for throughput, raw/peer for times, latencies, "
            "CPU and bytes), with its confidence interval in brackets; **no difference** when the "
            "interval contains 1.0 (docs/benchmarks.md, \"Reading the results\"). Counts of bad "

@@ -3,6 +3,7 @@
 // concurrent loops. Connections per second (each one a full TLS 1.3 handshake: no resumption)
 // and what went wrong: resets, short or wrong echoes, a FIN without close_notify (truncated).
 #include <fmt/format.h>
+#include <openssl/err.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -143,9 +144,15 @@ void run_tls_churn(const options& o, double hard_deadline) {
                         break;
                     }
                     int saved = errno;
+                    // OpenSSL 3 says a FIN without close_notify as SSL_ERROR_SSL with this
+                    // reason (1.1.1 said SSL_ERROR_SYSCALL with errno 0).
+                    const bool eof =
+                        (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_last_error()) ==
+                                                   SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
+                        (e == SSL_ERROR_SYSCALL && saved == 0);
                     std::uint32_t w = tls_wants(s.ssl, n, why);
                     if (w) return w;
-                    if (e == SSL_ERROR_SYSCALL && saved == 0) {
+                    if (eof) {
                         ++truncated;  // FIN without close_notify
                         if (first_failure.empty()) first_failure = "FIN without close_notify";
                         end_slot(s);
