@@ -8,7 +8,8 @@ Each run gets a fresh server and load generator (orderly_load), pinned and as SC
 every workload configuration and every round (repetition) the peers run in a fresh random order,
 so slow drift of the machine spreads over all peers instead of favouring one; each peer is
 compared with raw_epoll (and raw_uring) through the ratios of the runs of the same round, with a
-confidence interval. docs/benchmarks.md explains the workloads, the method
+confidence interval. The TLS group (W1-TLS ... W4-TLS) runs the same way against the TLS peers
+only, with raw_tls as the reference. docs/benchmarks.md explains the workloads, the method
 and how to read the output. The pieces live in benchmarks/driver/.
 """
 
@@ -28,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from driver import configs as cfgs  # noqa: E402
 from driver import stats  # noqa: E402
 from driver.model import BASELINE, ROOT, Run, say, warn  # noqa: E402
-from driver.peers import (PEER_NAMES, Placement, io_uring_unavailable,  # noqa: E402
-                          machine_info, peer_commands, peer_versions, run_once)
+from driver.peers import (BROKEN, PEER_NAMES, TLS_PEERS, Placement,  # noqa: E402
+                          io_uring_unavailable, machine_info, peer_commands, peer_versions,
+                          run_once)
+from driver.tlscert import make_cert  # noqa: E402
 from driver.plot import plot_svg  # noqa: E402
 from driver.report import (fmt_num, generated_markdown, load_summary,  # noqa: E402
                            summary_tables, target_lines, update_docs, write_csv,
@@ -49,7 +52,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench-results",
                     help="where results go (default build/bench-results/)")
     ap.add_argument("--only", help="comma-separated peers, e.g. orderly,raw_epoll")
-    ap.add_argument("--workloads", help="comma-separated workloads, e.g. W1,W2")
+    ap.add_argument("--workloads", help="comma-separated workloads, e.g. W1,W2 or W2-TLS; "
+                    "TLS: the whole TLS group, PLAIN: everything else")
     ap.add_argument("--peer", action="append", default=[], metavar="NAME=COMMAND",
                     help="add or replace a peer (the command must print 'listening on "
                     "HOST:PORT'), e.g. --peer 'cli=build/bench/tools/orderly/orderly serve "
@@ -97,17 +101,23 @@ def main() -> int:
             print(f"run.py: --peer wants NAME=COMMAND, got {spec!r}", file=sys.stderr)
             return 2
         overrides[name] = cmd
-    cmds = peer_commands(build, overrides)
+    out_dir = args.out if args.out.is_absolute() else Path.cwd() / args.out
+    wanted = [p.strip() for p in args.only.split(",") if p.strip()] if args.only else []
+    try:
+        tls_files = make_cert(out_dir / "tls")
+    except RuntimeError as e:
+        warn(f"TLS peers left out: {e}")
+        tls_files = None
+    cmds = peer_commands(build, overrides, tls_files, wanted)
     no_uring = io_uring_unavailable()
     if no_uring:
         # A container's seccomp profile or kernel.io_uring_disabled: measure what can be.
         warn(f"io_uring is not available here ({no_uring}): W1/W2 use the epoll client and "
              "the io_uring peers are left out")
         args.client = "epoll"
-        for p in ("raw_uring", "orderly_uring"):
+        for p in ("raw_uring", "orderly_uring", "orderly_tls_uring"):
             cmds.pop(p, None)
     if args.only:
-        wanted = [p.strip() for p in args.only.split(",") if p.strip()]
         for p in wanted:
             if p not in cmds:
                 warn(f"--only {p}: no such peer available")
@@ -122,7 +132,8 @@ def main() -> int:
     configs = cfgs.make_configs(mode_name, args.client, args.reps, args.pair_cpus == 1)
     if args.workloads:
         wanted_w = {w.strip().upper() for w in args.workloads.split(",")}
-        configs = [c for c in configs if c.workload in wanted_w]
+        configs = [c for c in configs if c.workload in wanted_w
+                   or ("TLS" in wanted_w and c.tls) or ("PLAIN" in wanted_w and not c.tls)]
     if not configs:
         print("run.py: no workload selected", file=sys.stderr)
         return 2
@@ -139,9 +150,23 @@ def main() -> int:
                  "the CPUs")
         place.server_cpu = place.client_cpu = None
 
-    projected = sum((c.seconds + cfgs.OVERHEAD_S) * c.reps * len(peers) for c in configs)
-    say(f"run.py: {mode_name} run: {len(configs)} configurations x {len(peers)} peers "
-        f"({', '.join(peers)}), rounds " +
+    def peers_of(cfg: cfgs.Config) -> list[str]:
+        """The TLS group runs the TLS peers, every other configuration the plain ones."""
+        return [p for p in peers if (p in TLS_PEERS) == cfg.tls]
+
+    configs = [c for c in configs if peers_of(c)]
+    if not configs:
+        print("run.py: no peer for the workloads selected", file=sys.stderr)
+        return 2
+    projected = sum((c.seconds + cfgs.OVERHEAD_S) * c.reps * len(peers_of(c)) for c in configs)
+    groups = []
+    for tls in (False, True):
+        g = [p for p in peers if (p in TLS_PEERS) == tls]
+        n_cfg = sum(1 for c in configs if c.tls == tls)
+        if g and n_cfg:
+            groups.append(f"{n_cfg} {'TLS ' if tls else ''}configurations x {len(g)} peers "
+                          f"({', '.join(g)})")
+    say(f"run.py: {mode_name} run: {'; '.join(groups)}; rounds " +
         ", ".join(sorted({f"{c.workload} {c.reps}" for c in configs})) +
         f"; {place.describe(any(c.one_cpu for c in configs))}; projected {projected / 60:.1f} min")
     load_avg = os.getloadavg()[0]
@@ -158,7 +183,7 @@ def main() -> int:
     for ci, cfg in enumerate(configs):
         for rep in range(1, cfg.reps + 1):
             # A fresh random order every round (docs/benchmarks.md, "How a run works").
-            order = list(peers)
+            order = peers_of(cfg)
             random.Random(f"{args.seed}/{cfg.key}/{rep}").shuffle(order)
             for peer in order:
                 r = run_once(cfg, peer, rep, cmds[peer], load, place)
@@ -170,8 +195,8 @@ def main() -> int:
                 say(f"  {status} {cfg.key:<22} rep {rep} {peer:<13} {shown}"
                     + (f"  -- {r.error}" if r.error else ""))
     elapsed = time.monotonic() - t_start
+    peers = [p for p in peers if any(r.peer == p for r in runs)]  # what the report is about
 
-    out_dir = args.out if args.out.is_absolute() else Path.cwd() / args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"orderly benchmarks ({mode_name} run, {machine['date']})"
     targets = target_lines(runs, configs) if mode_name != "smoke" else []
@@ -190,7 +215,7 @@ def main() -> int:
     (out_dir / "summary.md").write_text(gen + "\n")
 
     complete = mode_name == "full" and not args.only and not args.workloads and \
-        not args.peer and set(PEER_NAMES) <= set(peers)
+        not args.peer and set(PEER_NAMES) - set(BROKEN) <= set(peers)
     if args.docs == "yes" or (args.docs == "auto" and complete):
         if mode_name != "full":
             warn("--docs yes ignored: only a full run writes docs/")

@@ -9,6 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 BASELINE = "raw_epoll"  # every "x raw" column divides by it
 URING_BASELINE = "raw_uring"  # the reference for the io_uring targets
+TLS_BASELINE = "raw_tls"  # the TLS group's reference: every ratio of a TLS configuration
 
 
 def say(msg: str) -> None:
@@ -40,6 +41,8 @@ class Config:
     # Server and load generator on one CPU (W1, W2): a round trip then costs exactly the sum of
     # both sides' work, so a server's cost shows in full (docs/benchmarks.md, "Placement").
     one_cpu: bool = False
+    # The TLS group: run with orderly_load --tls against the TLS peers only, ratios to raw_tls.
+    tls: bool = False
 
     @property
     def key(self) -> str:

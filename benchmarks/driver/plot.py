@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from .model import BASELINE, Config, Run
+from .model import BASELINE, TLS_BASELINE, Config, Run
 from .stats import ratio
 
 PALETTE = {"raw_epoll": "#4d4d4d", "raw_uring": "#a6a6a6", "orderly": "#d95f02",
            "orderly_uring": "#fdae61", "asio": "#1b9e77", "libuv": "#7570b3",
-           "libevent": "#e7298a", "asyncio": "#66a61e"}
+           "libevent": "#e7298a", "asyncio": "#66a61e", "raw_tls": "#4d4d4d",
+           "orderly_tls": "#d95f02", "orderly_tls_uring": "#fdae61", "asio_tls": "#1b9e77"}
 
 
 def esc(s: str) -> str:
@@ -23,7 +24,8 @@ def plot_svg(runs: list[Run], configs: list[Config], peers: list[str], title: st
         metric = next(m for m in cfg.metrics if m.name == cfg.plot_metric)
         bars = []
         for p in peers:
-            rt = ratio(runs, cfg.key, p, BASELINE, metric.name, metric.better)
+            base = TLS_BASELINE if cfg.tls else BASELINE
+            rt = ratio(runs, cfg.key, p, base, metric.name, metric.better)
             bars.append((p, rt.median if rt else None, rt.ci if rt else None))
         if any(r.config.key == cfg.key for r in runs):
             groups.append((cfg, metric, bars))

@@ -9,6 +9,7 @@
 // Files: one per workload (latency.cpp W1, pingpong.cpp W2, bulk.cpp W3, churn.cpp W4, idle.cpp
 // W5, stop.cpp W6); the echo client W1, W2, W5 and W6 share (echo_client.*, with its epoll and
 // io_uring backends); options, output, sys (clocks, /proc, sockets) and the byte pattern.
+// --tls: tls_echo.cpp (W1-W3) and tls_churn.cpp (W4) on OpenSSL, tls_client.* shared.
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -20,6 +21,7 @@
 #include "options.hpp"
 #include "output.hpp"
 #include "sys.hpp"
+#include "tls_client.hpp"
 #include "workloads.hpp"
 
 int main(int argc, char** argv) {
@@ -53,7 +55,13 @@ int main(int argc, char** argv) {
     arm_watchdog(o.workload, cap + 5);
 
     double t_start = now_s();
-    if (!has_error()) {
+    if (!has_error() && o.tls) {
+        if (o.workload == "churn") {
+            run_tls_churn(o, hard_deadline);
+        } else {
+            run_tls_echo(o, hard_deadline);
+        }
+    } else if (!has_error()) {
         if (o.workload == "latency") run_latency(o, hard_deadline);
         if (o.workload == "pingpong") run_pingpong(o, hard_deadline);
         if (o.workload == "bulk") run_bulk(o, hard_deadline);

@@ -18,7 +18,9 @@ namespace {
                "latency|pingpong|bulk|churn|idle|stop\n"
                "       [--client epoll|uring] [--connections N] [--size BYTES] [--seconds S]\n"
                "       [--warmup S] [--server-pid PID] [--count N] [--hang-after S] "
-               "[--sources N]\n",
+               "[--sources N]\n"
+               "       [--tls]  (latency, pingpong, bulk, churn over TLS 1.3; the server's\n"
+               "                 certificate is not verified)\n",
                why);
     std::exit(2);  // NOLINT(concurrency-mt-unsafe): before anything else runs
 }
@@ -75,6 +77,8 @@ options parse(int argc, char** argv) {
             o.count = static_cast<std::uint64_t>(number());
         } else if (a == "--sources") {
             o.sources = std::clamp<std::size_t>(static_cast<std::size_t>(number()), 1, 250);
+        } else if (a == "--tls") {
+            o.tls = true;
         } else if (a == "-h" || a == "--help") {
             usage("help");
         } else {
@@ -112,6 +116,12 @@ options parse(int argc, char** argv) {
             fmt::format("--client uring drives the echo client (latency, pingpong, idle, stop); "
                         "{} has its own epoll loop: leave --client out",
                         o.workload));
+    }
+    if (o.tls && (o.workload == "idle" || o.workload == "stop")) {
+        usage(fmt::format("--tls runs latency, pingpong, bulk and churn, not {}", o.workload));
+    }
+    if (o.tls && o.client == client_kind::uring) {
+        usage("--tls has its own client (OpenSSL on epoll): leave --client out");
     }
     if (o.connections == 0) o.connections = d->connections;
     if (o.size == 0) o.size = d->size;

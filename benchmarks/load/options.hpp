@@ -29,6 +29,7 @@ struct options {
     pid_t server_pid = 0;
     std::uint64_t count = 0;   // churn: total connections (0 = bounded by time only)
     std::size_t sources = 16;  // churn: source addresses 127.0.0.1..N, see run_churn
+    bool tls = false;          // --tls: latency, pingpong, bulk and churn over TLS (tls_client.hpp)
 };
 
 // Parses argv; prints the usage and exits with status 2 on bad arguments.

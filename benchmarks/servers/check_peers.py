@@ -9,7 +9,8 @@ cannot make the server buffer without bound (and its reset does not hurt the ser
 stop with 100 connections mid-exchange (echoes, then FIN, never RST; the listener is closed; late
 bytes are drained; exit 0 soon after the clients close; nothing on stdout but the listening line). Then, for all peers at
 once, a client that never closes is aborted at the 5 s stop deadline and the server still exits 0.
-Exits non-zero on any failure.
+The TLS peers (`*_tls`) get the same checks over TLS 1.3 (check_tls.py), close_notify standing in
+for the half-close. Exits non-zero on any failure.
 """
 import argparse
 import asyncio
@@ -29,6 +30,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from driver.peers import io_uring_unavailable  # noqa: E402
+from driver.tlscert import make_cert  # noqa: E402
+import check_tls  # noqa: E402
 
 # (name, binary, environment). orderly's loop picks io_uring where usable unless told otherwise,
 # so it is checked on each backend.
@@ -37,8 +40,18 @@ NATIVE = [("bench_raw_epoll", "bench_raw_epoll", {}), ("bench_raw_uring", "bench
           ("bench_orderly:io_uring", "bench_orderly", {"ORDERLY_BACKEND": "io_uring"}),
           ("bench_asio", "bench_asio", {}), ("bench_libuv", "bench_libuv", {}),
           ("bench_libevent", "bench_libevent", {})]
+# Over TLS: (name, binary, environment); each gets --tls-cert/--tls-key.
+TLS = [("bench_raw_epoll_tls", "bench_raw_epoll_tls", {}),
+       ("bench_orderly_tls", "bench_orderly", {"ORDERLY_BACKEND": "epoll"}),
+       ("bench_orderly_tls:io_uring", "bench_orderly", {"ORDERLY_BACKEND": "io_uring"}),
+       ("bench_asio_tls", "bench_asio_tls", {})]
 # Need io_uring: skipped, with the reason, where it is unavailable.
-URING = {"bench_raw_uring", "bench_orderly:io_uring"}
+URING = {"bench_raw_uring", "bench_orderly:io_uring", "bench_orderly_tls:io_uring"}
+# Known to fail, with the reason: skipped (and said so) unless --include-broken.
+BROKEN = {"bench_orderly_tls:io_uring":
+          "orderly's io_uring backend with the TLS filter: when the client's last record, its "
+          "close_notify and its FIN arrive together the server sends FIN without close_notify, "
+          "and a 1 MiB echo stalls after 272 KiB (docs/benchmarks.md, TLS)"}
 
 
 def find_binary(build_dir, name):
@@ -52,8 +65,8 @@ def find_binary(build_dir, name):
 
 
 class Peer:
-    def __init__(self, name, argv, env=None):
-        self.name, self.argv = name, argv
+    def __init__(self, name, argv, env=None, tls=False):
+        self.name, self.argv, self.tls = name, argv, tls
         self.env = dict(os.environ, **env) if env else None
         self.proc = None
         self.port = None
@@ -72,6 +85,8 @@ class Peer:
         self.port = int(m.group(1))
 
     def connect(self):
+        if self.tls:
+            return check_tls.connect_tls(self.port)
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return s
@@ -281,6 +296,8 @@ def main():
     ap.add_argument("build_dir", type=Path)
     ap.add_argument("--only", nargs="*", help="peer names (e.g. bench_asio asyncio_echo.py)")
     ap.add_argument("--no-deadline", action="store_true", help="skip the 5 s abort check")
+    ap.add_argument("--include-broken", action="store_true",
+                    help="also run the peers known to fail (BROKEN)")
     args = ap.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -294,6 +311,14 @@ def main():
         else:
             missing.append(name)
     peers.append(Peer("asyncio_echo.py", [sys.executable, str(HERE / "asyncio_echo.py")]))
+    cert, key = make_cert(Path(tempfile.mkdtemp(prefix="check_peers_tls_")))
+    for name, binary, env in TLS:
+        path = find_binary(args.build_dir, binary)
+        if path:
+            peers.append(Peer(name, [str(path), "--tls-cert", str(cert), "--tls-key", str(key)],
+                              env, tls=True))
+        else:
+            missing.append(name)
     if args.only:
         peers = [p for p in peers if p.name in args.only]
         missing = [m for m in missing if m in args.only]
@@ -305,6 +330,11 @@ def main():
         peers = [p for p in peers if p.name not in URING]
         missing = [m for m in missing if m not in URING]
 
+    if not args.include_broken:
+        for p in [p for p in peers if p.name in BROKEN]:
+            print(f"SKIP {p.name}: known to fail: {BROKEN[p.name]}")
+        peers = [p for p in peers if p.name not in BROKEN]
+
     failed = len(missing)
     for m in missing:
         print(f"FAIL {m}: binary not found under {args.build_dir}")
@@ -313,12 +343,12 @@ def main():
         t0 = time.monotonic()
         try:
             p.start()
-            for label, check in CHECKS:
+            for label, check in (check_tls.CHECKS if p.tls else CHECKS):
                 try:
                     check(p)
                 except Exception as e:
                     raise AssertionError(f"{label}: {type(e).__name__}: {e}") from e
-            print(f"ok   {p.name:16} ({time.monotonic() - t0:.1f} s)", flush=True)
+            print(f"ok   {p.name:26} ({time.monotonic() - t0:.1f} s)", flush=True)
         except Exception as e:
             failed += 1
             print(f"FAIL {p.name}: {e}", flush=True)
@@ -334,7 +364,7 @@ def main():
                 failed += 1
                 print(f"FAIL {name}: stop deadline: {outcome}")
             else:
-                print(f"ok   {name:16} aborted at the 5 s stop deadline, exit 0")
+                print(f"ok   {name:26} aborted at the 5 s stop deadline, exit 0")
 
     print(f"{'FAILED' if failed else 'passed'}: {len(peers)} peers, "
           f"{time.monotonic() - t_all:.1f} s")
