@@ -46,10 +46,7 @@ PEERS = [
     # The TLS group (issue 15): the same echo over TLS 1.3, one certificate for all.
     PeerSpec("raw_tls", "bench_raw_epoll_tls", tls=True),
     PeerSpec("orderly_tls", "bench_orderly", {"ORDERLY_BACKEND": "epoll"}, tls=True),
-    PeerSpec("orderly_tls_uring", "bench_orderly", {"ORDERLY_BACKEND": "io_uring"}, tls=True,
-             broken="orderly's io_uring backend with the TLS filter stalls in bulk echo and sends "
-                    "FIN without close_notify when the client's close_notify and FIN arrive "
-                    "together (docs/benchmarks.md, TLS)"),
+    PeerSpec("orderly_tls_uring", "bench_orderly", {"ORDERLY_BACKEND": "io_uring"}, tls=True),
     PeerSpec("asio_tls", "bench_asio_tls", tls=True),
 ]
 PEER_NAMES = [p.name for p in PEERS]

@@ -48,10 +48,7 @@ TLS = [("bench_raw_epoll_tls", "bench_raw_epoll_tls", {}),
 # Need io_uring: skipped, with the reason, where it is unavailable.
 URING = {"bench_raw_uring", "bench_orderly:io_uring", "bench_orderly_tls:io_uring"}
 # Known to fail, with the reason: skipped (and said so) unless --include-broken.
-BROKEN = {"bench_orderly_tls:io_uring":
-          "orderly's io_uring backend with the TLS filter: when the client's last record, its "
-          "close_notify and its FIN arrive together the server sends FIN without close_notify, "
-          "and a 1 MiB echo stalls after 272 KiB (docs/benchmarks.md, TLS)"}
+BROKEN: dict[str, str] = {}  # none at present
 
 
 def find_binary(build_dir, name):

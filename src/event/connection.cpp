@@ -270,7 +270,9 @@ void connection::after_output_progress() {
         // (maybe the peer's EOF and so the end), and on_data must not come before this.
         if (callbacks_->on_backpressure) callbacks_->on_backpressure(*this, false);
         if (!fd_) return;
-        sync_transport();
+        // Not sync_transport(): over TLS the filter may hold records decrypted while paused,
+        // which no new read would bring (reading_changed() delivers them first).
+        reading_changed();
         if (!fd_) return;
         if (resumed && end_.may_have_deadline()) schedule_timer();
         synced = true;  // nothing since has changed what reading or output wants

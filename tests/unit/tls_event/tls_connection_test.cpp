@@ -235,5 +235,44 @@ TEST(tls_connection, python_ssl_client_unwraps_and_sees_our_close_notify) {
     EXPECT_TRUE(srv.report->tls->close_notify_received);
 }
 
+// An echo that pauses reading on every write (high_water 0: on io_uring a write stays buffered
+// until its send completes): records decrypted while paused must be delivered at the resume, and
+// the last data, the close_notify and the FIN arriving together must not read as a truncation.
+// Before the fix the resume only re-armed the socket: on io_uring the echo stalled mid-stream,
+// or the server answered with a bare FIN (tls_truncated).
+TEST(tls_connection, echo_that_pauses_on_every_write_gets_every_byte_and_the_close_notify) {
+    test::cert_dir d;
+    auto sctx = server_ctx(d);
+    auto cctx = client_ctx(d);
+    connection_options opts;
+    opts.high_water = 0;
+    opts.low_water = 0;
+    for (const std::size_t size : {std::size_t{100}, std::size_t{20000}, std::size_t{200000}}) {
+        auto p = test::make_tcp_pair();
+        tls_server srv;
+        srv.adopt(std::move(p.server), sctx, true, opts);
+        auto c = tls_client(std::move(p.client), cctx);
+        ASSERT_TRUE(c.handshake(deadline::after(5s)));
+        std::string request;
+        for (std::size_t i = 0; i < size; ++i)
+            request.push_back(static_cast<char>('a' + i % 26));
+        // Data, close_notify and FIN back to back: they reach the server together.
+        ASSERT_TRUE(c.send_all(request, deadline::after(5s)));
+        ASSERT_TRUE(c.shutdown(shut::write));
+        std::string echo;
+        auto r = c.read_to_end(echo, deadline::after(10s));
+        EXPECT_TRUE(r) << size << ": " << r.error().message();
+        EXPECT_EQ(echo.size(), request.size()) << size;
+        EXPECT_TRUE(echo == request) << size;
+        EXPECT_TRUE(c.close_notify_received()) << size;
+        EXPECT_EQ(c.close_gracefully().outcome, close_outcome::clean) << size;
+        ASSERT_TRUE(srv.closed()) << size;
+        std::lock_guard<std::mutex> g(srv.m);
+        EXPECT_EQ(srv.report->outcome, close_outcome::clean)
+            << size << ": " << srv.report->to_string();
+        EXPECT_EQ(srv.peer_eofs.load(), 1) << size;
+    }
+}
+
 }  // namespace
 }  // namespace orderly
