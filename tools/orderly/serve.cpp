@@ -1,6 +1,7 @@
 // orderly serve echo|discard|reply HOST:PORT: small servers for people debugging clients, on the
-// event layer's server (one loop per core, io_uring or epoll). Each mode is a set of connection
-// callbacks.
+// event layer's server (one loop per core, io_uring or epoll), plain TCP or TLS (--tls-cert). Each
+// mode is a set of connection callbacks; over TLS they see plaintext, and the peer's EOF is its
+// close_notify.
 
 #include <fmt/core.h>
 #include <pthread.h>
@@ -18,7 +19,10 @@
 
 #include "cli.hpp"
 #include "orderly/event/server.hpp"
+#include "orderly/tls/tls_filter.hpp"
 #include "request_reader.hpp"
+#include "serve_backend.hpp"
+#include "tls_options.hpp"
 
 namespace orderly::cli {
 namespace {
@@ -41,6 +45,7 @@ struct serve_config {
     unsigned threads = 0;
     bool dual_stack = false;
     report_options report;
+    tls_server_flags tls;
 };
 
 // Byte i of every reply, so clients can check what they received: 63 letters then a newline.
@@ -76,6 +81,7 @@ struct conn_state {
     std::string label;
     request_reader request{std::nullopt};  // reply mode: --read or until EOF
     std::uint64_t reply_sent = 0;
+    std::uint64_t received = 0;  // bytes given to on_data (over TLS: plaintext)
     bool replying = false;
     bool counted = true;  // false for connections refused beyond --max-connections
 };
@@ -147,6 +153,7 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
         }
     };
     cb.on_data = [sh](connection& c, std::span<const std::byte> data) {
+        state_of(c).received += data.size();
         switch (sh->mode) {
             case serve_mode::echo:
                 (void)c.write(data);
@@ -176,12 +183,26 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
     cb.on_closed = [sh](connection& c, const close_report& r) {
         const conn_state* st = static_cast<const conn_state*>(c.context().get());
         if (st != nullptr && !st->counted) return;
+        // Over TLS a connection whose handshake failed may never have had on_open (and so no
+        // state): it is counted all the same, and said, since a client that cannot handshake is
+        // what someone debugging it wants to know about.
         const std::string label = st != nullptr ? st->label : r.peer.to_string();
         {
             std::lock_guard lock(sh->mu);
+            if (r.error == make_error_code(errc::tls_handshake_failed)) {
+                print_error(fmt::format("TLS handshake with {} failed: {}", label,
+                                        r.tls ? r.tls->detail : std::string("no detail")));
+            }
             print_report(sh->report, r, label);
             if (sh->mode == serve_mode::discard) {
-                fmt::print(stderr, "discarded {} B from {}\n", r.bytes_received, label);
+                // Over TLS the report counts TCP bytes (records); the client sent plaintext.
+                const std::uint64_t got = st != nullptr ? st->received : 0;
+                if (r.tls) {
+                    fmt::print(stderr, "discarded {} B from {} ({} B of TLS records)\n", got, label,
+                               r.bytes_received);
+                } else {
+                    fmt::print(stderr, "discarded {} B from {}\n", r.bytes_received, label);
+                }
             }
             ++sh->outcomes[std::string(to_string(r.outcome))];
             ++sh->closed;
@@ -191,50 +212,14 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
     return cb;
 }
 
-// The loops' backend: --backend if given, else ORDERLY_BACKEND, else automatic.
-struct backend_choice {
-    loop_backend backend = loop_backend::automatic;
-    bool fell_back = false;  // automatic, and io_uring is not usable here
-    std::string error;       // io_uring was asked for and cannot run here
-};
-
-backend_choice choose_backend(const std::string& flag) {
-    std::string want = flag;
-    const char* env = std::getenv("ORDERLY_BACKEND");
-    const std::string source = flag.empty() ? "ORDERLY_BACKEND=io_uring" : "--backend io_uring";
-    if (want.empty()) want = env == nullptr ? "automatic" : env;
-    if (want == "uring") want = "io_uring";
-    // The library reads ORDERLY_BACKEND for `automatic`; with the choice made here it must not
-    // (the flag wins), and without it automatic_backend() is the probe's answer. No thread runs
-    // yet.
-    (void)::unsetenv("ORDERLY_BACKEND");
-    backend_choice out;
-    if (want == "epoll") {
-        out.backend = loop_backend::epoll;
-        return out;
-    }
-    const loop_backend probed = automatic_backend();
-    if (want != "io_uring") {  // automatic (an unknown ORDERLY_BACKEND value counts as that)
-        out.backend = probed;
-        out.fell_back = probed == loop_backend::epoll;
-        return out;
-    }
-    out.backend = loop_backend::io_uring;
-    if (probed != loop_backend::io_uring) {
-        std::string why = automatic_backend_reason();  // "epoll: io_uring is not usable here: ..."
-        if (why.starts_with("epoll: ")) why.erase(0, 7);
-        out.error = fmt::format(
-            "{}: {}. Use --backend epoll (or automatic, which falls back to epoll), or allow "
-            "io_uring: sysctl kernel.io_uring_disabled=0, and no seccomp filter (container "
-            "runtime) that blocks io_uring_setup",
-            source, why);
-    }
-    return out;
-}
-
 int run_serve(const serve_config& cfg) {
     ignore_sigpipe();
     install_stop_signals();
+
+    // The certificate and key are checked before anything else happens: a pair that cannot be
+    // used is a usage error naming both files (the same message as orderly listen's).
+    auto tls = make_tls_server_context(cfg.tls);
+    if (tls.code != exit_ok) return tls.code;
 
     const backend_choice backend = choose_backend(cfg.backend);
     if (!backend.error.empty()) {
@@ -278,6 +263,13 @@ int run_serve(const serve_config& cfg) {
     if (!cfg.lifetime_timeout.empty())
         so.connection.lifetime_timeout = *parse_duration(cfg.lifetime_timeout);
     so.log = [](std::string_view line) { print_error(line); };
+    if (tls.ctx) {
+        // Each accepted connection handshakes under its own tls_filter; the handshake is bounded
+        // like listen's: by --idle-timeout when given, else the library's 10 s.
+        so.filter = tls_filter::server_factory(std::move(*tls.ctx));
+        if (!cfg.idle_timeout.empty())
+            so.connection.handshake_timeout = *parse_duration(cfg.idle_timeout);
+    }
 
     // The loop threads inherit a mask without SIGINT/SIGTERM, so the stop signal always reaches
     // this thread, which turns it into a graceful stop.
@@ -354,8 +346,10 @@ void add_serve_command(CLI::App& app, runner& run) {
     sub->add_option("--close", cfg->close_mode,
                     "reply: how to end after the reply:\n"
                     "  orderly (default) shutdown(write), drain the peer to EOF, close\n"
+                    "          (TLS: close_notify, FIN, drain to the peer's close_notify and FIN)\n"
                     "  naive   plain close(): unread request bytes make Linux send RST and the\n"
-                    "          client can lose the end of the reply (the bug, on purpose)\n"
+                    "          client can lose the end of the reply (the bug, on purpose); over\n"
+                    "          TLS no close_notify either: the client sees a truncation\n"
                     "  abort   SO_LINGER{1,0}: RST at once\n"
                     "  e.g. --close naive")
         ->check(CLI::IsMember({"orderly", "naive", "abort"}));
@@ -391,6 +385,7 @@ void add_serve_command(CLI::App& app, runner& run) {
     sub->add_flag(
         "--dual-stack", cfg->dual_stack,
         "On [::]:PORT, accept IPv4 clients too, e.g. orderly serve echo --dual-stack [::]:0");
+    add_tls_server_options(*sub, cfg->tls);
     sub->add_flag("--report", cfg->report.report,
                   "Print each connection's close report to stderr, e.g. --report");
     sub->add_flag("--json", cfg->report.json,
@@ -398,7 +393,9 @@ void add_serve_command(CLI::App& app, runner& run) {
     sub->footer(std::string("Examples:\n"
                             "  orderly serve echo 127.0.0.1:7007\n"
                             "  orderly serve reply --bytes 1M --read 10 --close naive 127.0.0.1:0\n"
-                            "  orderly serve discard --report [::1]:0\n\n") +
+                            "  orderly serve discard --report [::1]:0\n"
+                            "  orderly serve echo --tls-cert c/cert.pem --tls-key c/key.pem "
+                            "127.0.0.1:8443\n\n") +
                 exit_codes_help);
     sub->callback([cfg, &run] { run = [cfg] { return run_serve(*cfg); }; });
 }
