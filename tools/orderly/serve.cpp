@@ -128,32 +128,42 @@ void start_reply(connection& c, const serve_shared& sh) {
     pump_reply(c, sh);
 }
 
+// A connection's state, made by the first callback that needs it. That is on_open, but nothing
+// here depends on when on_open runs (at accept, or over TLS only after the handshake): a callback
+// that came first makes the same state, and a connection that ends before any callback (a failed
+// handshake) has none, which on_closed knows. Beyond --max-connections it is refused: ended in
+// order at once, not counted.
+conn_state& open_state(connection& c, serve_shared& sh) {
+    if (c.context()) return state_of(c);
+    auto st = std::make_shared<conn_state>();
+    st->label = c.peer_endpoint().to_string();
+    st->request = request_reader(sh.read_bytes);
+    {
+        std::lock_guard lock(sh.mu);
+        if (sh.max_connections != 0 && sh.opened >= sh.max_connections) {
+            st->counted = false;
+        } else {
+            ++sh.opened;
+        }
+    }
+    c.set_context(st);
+    if (!st->counted) c.close_gracefully(sh.graceful);
+    return *st;
+}
+
 connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared) {
     serve_shared* sh = shared.get();  // the server is stopped before `shared` goes away
     connection_callbacks cb;
     cb.on_open = [sh](connection& c) {
-        auto st = std::make_shared<conn_state>();
-        st->label = c.peer_endpoint().to_string();
-        st->request = request_reader(sh->read_bytes);
-        bool refuse = false;
-        {
-            std::lock_guard lock(sh->mu);
-            if (sh->max_connections != 0 && sh->opened >= sh->max_connections) {
-                refuse = true;
-                st->counted = false;
-            } else {
-                ++sh->opened;
-            }
-        }
-        c.set_context(std::move(st));
-        if (refuse) {
-            c.close_gracefully(sh->graceful);
-        } else if (sh->mode == serve_mode::reply && state_of(c).request.complete()) {
+        conn_state& st = open_state(c, *sh);
+        if (st.counted && sh->mode == serve_mode::reply && st.request.complete()) {
             start_reply(c, *sh);  // --read 0: there is no request to wait for
         }
     };
     cb.on_data = [sh](connection& c, std::span<const std::byte> data) {
-        state_of(c).received += data.size();
+        conn_state& st = open_state(c, *sh);
+        if (!st.counted) return;  // refused: ending in order
+        st.received += data.size();
         switch (sh->mode) {
             case serve_mode::echo:
                 (void)c.write(data);
@@ -169,6 +179,7 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
         }
     };
     cb.on_peer_eof = [sh](connection& c) {
+        if (!open_state(c, *sh).counted) return;
         // The client is done sending; we may still owe it bytes.
         if (sh->mode == serve_mode::reply) {
             (void)state_of(c).request.peer_eof();
@@ -178,7 +189,7 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
         }
     };
     cb.on_drained = [sh](connection& c) {
-        if (sh->mode == serve_mode::reply && state_of(c).replying) pump_reply(c, *sh);
+        if (sh->mode == serve_mode::reply && open_state(c, *sh).replying) pump_reply(c, *sh);
     };
     cb.on_closed = [sh](connection& c, const close_report& r) {
         const conn_state* st = static_cast<const conn_state*>(c.context().get());
