@@ -161,6 +161,22 @@ class ServeTlsTest(tls_test):
         self.assertIn("TLS handshake with 127.0.0.1:", text)  # the plain client, said once
         self.assertIn("served 9 connections: clean 3, tls_error 1, tls_truncated 5\n", text)
 
+    def test_client_that_stops_after_client_hello_meets_the_handshake_timeout(self):
+        pr, port = self.serve("echo", "--json", "--idle-timeout", "1s", "--max-connections", "1")
+        obj = self.ctx.wrap_bio(ssl.MemoryBIO(), out := ssl.MemoryBIO(),
+                                server_hostname="localhost")
+        with self.assertRaises(ssl.SSLWantReadError):
+            obj.do_handshake()
+        raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        raw.sendall(out.read())  # the ClientHello, then nothing
+        started = time.monotonic()
+        self.assertEqual(pr.wait(), 0, pr.stderr)
+        self.assertLess(time.monotonic() - started, 5)
+        raw.close()
+        (r,) = json_reports(pr.stderr)
+        self.assertEqual(r["outcome"], "timed_out", r)
+        self.assertIn("handshake", r["tls"]["detail"], r)
+
     # (d) reply --close orderly / naive / abort over TLS: what the client sees.
     def test_reply_close_orderly_over_tls(self):
         size = 1 << 20
