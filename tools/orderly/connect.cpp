@@ -10,6 +10,7 @@
 
 #include "cli.hpp"
 #include "orderly/tls/tls_stream.hpp"
+#include "tls_options.hpp"
 
 namespace orderly::cli {
 namespace {
@@ -64,19 +65,6 @@ std::string tls_name_for(const connect_config& cfg) {
     }
     const auto colon = w.rfind(':');
     return colon == std::string::npos ? w : w.substr(0, colon);
-}
-
-std::vector<std::string> split_list(const std::string& text) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const auto comma = text.find(',', start);
-        const auto end = comma == std::string::npos ? text.size() : comma;
-        if (end > start) out.push_back(text.substr(start, end - start));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    return out;
 }
 
 // The client context from the --tls options; a file that cannot be used is a usage error.

@@ -9,6 +9,7 @@
 
 #include "cli.hpp"
 #include "orderly/tls/tls_stream.hpp"
+#include "tls_options.hpp"
 
 namespace orderly::cli {
 namespace {
@@ -23,32 +24,8 @@ struct listen_config {
     report_options report;
     bool verbose = false;
     bool dual_stack = false;
-    std::string tls_cert;  // --tls-cert/--tls-key: TLS on every accepted connection
-    std::string tls_key;
-    std::string tls_alpn;
+    tls_server_flags tls;  // --tls-cert/--tls-key: TLS on every accepted connection
 };
-
-// The server context, checked before listening: a key that does not match its certificate (or
-// a file that cannot be read) is a usage error naming the files.
-std::optional<tls_context> tls_server_context(const listen_config& cfg) {
-    tls_server_config tc;
-    tc.cert_file = cfg.tls_cert;
-    tc.key_file = cfg.tls_key;
-    std::size_t start = 0;
-    while (start < cfg.tls_alpn.size()) {
-        auto comma = cfg.tls_alpn.find(',', start);
-        if (comma == std::string::npos) comma = cfg.tls_alpn.size();
-        if (comma > start) tc.alpn.push_back(cfg.tls_alpn.substr(start, comma - start));
-        start = comma + 1;
-    }
-    auto ctx = tls_context::server(tc);
-    if (!ctx) {
-        print_error(fmt::format("--tls-cert {} --tls-key {}: {}", cfg.tls_cert, cfg.tls_key,
-                                ctx.error().message()));
-        return std::nullopt;
-    }
-    return std::move(*ctx);
-}
 
 // One accepted connection over TLS: the handshake (bounded), then the pump.
 pump_result serve_tls(stream_socket s, const tls_context& ctx, const pump_options& po,
@@ -73,17 +50,9 @@ pump_result serve_tls(stream_socket s, const tls_context& ctx, const pump_option
 int run_listen(const listen_config& cfg) {
     ignore_sigpipe();
     install_stop_signals();
-    std::optional<tls_context> ctx;
-    if (!cfg.tls_cert.empty() || !cfg.tls_key.empty()) {
-        if (cfg.tls_cert.empty() || cfg.tls_key.empty()) {
-            print_error(
-                "--tls-cert and --tls-key go together: give both (orderly cert makes a "
-                "pair)");
-            return exit_usage;
-        }
-        ctx = tls_server_context(cfg);
-        if (!ctx) return exit_usage;
-    }
+    auto tls = make_tls_server_context(cfg.tls);
+    if (tls.code != exit_ok) return tls.code;
+    const std::optional<tls_context>& ctx = tls.ctx;
     listen_options so;
     if (cfg.dual_stack) so.v6_only = false;
     so.replace_unix_socket_file = true;
@@ -158,17 +127,7 @@ void add_listen_command(CLI::App& app, runner& run) {
         "Exit 5 when no connection arrives within this long, e.g. --accept-timeout 30s");
     sub->add_flag("--dual-stack", cfg->dual_stack,
                   "On [::]:PORT, accept IPv4 clients too, e.g. orderly listen --dual-stack [::]:0");
-    sub->add_option("--tls-cert", cfg->tls_cert,
-                    "Speak TLS with this certificate chain (PEM, leaf first); needs --tls-key,\n"
-                    "  e.g. --tls-cert certs/cert.pem (orderly cert makes a pair)")
-        ->type_name("FILE");
-    sub->add_option("--tls-key", cfg->tls_key,
-                    "The certificate's private key (PEM), e.g. --tls-key certs/key.pem")
-        ->type_name("FILE");
-    sub->add_option("--tls-alpn", cfg->tls_alpn,
-                    "Accept these ALPN protocols (comma-separated, preferred first),\n"
-                    "  e.g. --tls-alpn http/1.1")
-        ->type_name("LIST");
+    add_tls_server_options(*sub, cfg->tls);
     sub->add_flag("--report", cfg->report.report,
                   "Print each connection's close report to stderr, e.g. --report");
     sub->add_flag("--json", cfg->report.json,

@@ -1,11 +1,13 @@
 // orderly serve echo|discard|reply HOST:PORT: small servers for people debugging clients, on the
-// event layer's server (one loop per core, io_uring or epoll). Each mode is a set of connection
-// callbacks.
+// event layer's server (one loop per core, io_uring or epoll), plain TCP or TLS (--tls-cert). Each
+// mode is a set of connection callbacks; over TLS they see plaintext, and the peer's EOF is its
+// close_notify.
+
+#include "serve.hpp"
 
 #include <fmt/core.h>
 #include <pthread.h>
 
-#include <CLI/CLI.hpp>
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
@@ -18,30 +20,16 @@
 
 #include "cli.hpp"
 #include "orderly/event/server.hpp"
+#include "orderly/tls/tls_filter.hpp"
 #include "request_reader.hpp"
+#include "serve_backend.hpp"
+#include "tls_options.hpp"
 
 namespace orderly::cli {
 namespace {
 
 enum class serve_mode { echo, discard, reply };
 enum class reply_close { orderly, naive, abort };
-
-struct serve_config {
-    std::string mode;
-    std::string where;
-    std::string bytes = "0";
-    std::string read_limit;
-    std::string close_mode = "orderly";
-    std::string close_timeout = "5s";
-    std::string drain_limit = "1M";
-    std::string idle_timeout;
-    std::string lifetime_timeout;
-    std::string backend;  // empty: not given, ORDERLY_BACKEND decides
-    std::uint64_t max_connections = 0;
-    unsigned threads = 0;
-    bool dual_stack = false;
-    report_options report;
-};
 
 // Byte i of every reply, so clients can check what they received: 63 letters then a newline.
 char reply_byte(std::uint64_t i) noexcept {
@@ -76,6 +64,7 @@ struct conn_state {
     std::string label;
     request_reader request{std::nullopt};  // reply mode: --read or until EOF
     std::uint64_t reply_sent = 0;
+    std::uint64_t received = 0;  // bytes given to on_data (over TLS: plaintext)
     bool replying = false;
     bool counted = true;  // false for connections refused beyond --max-connections
 };
@@ -122,31 +111,42 @@ void start_reply(connection& c, const serve_shared& sh) {
     pump_reply(c, sh);
 }
 
+// A connection's state, made by the first callback that needs it. That is on_open, but nothing
+// here depends on when on_open runs (at accept, or over TLS only after the handshake): a callback
+// that came first makes the same state, and a connection that ends before any callback (a failed
+// handshake) has none, which on_closed knows. Beyond --max-connections it is refused: ended in
+// order at once, not counted.
+conn_state& open_state(connection& c, serve_shared& sh) {
+    if (c.context()) return state_of(c);
+    auto st = std::make_shared<conn_state>();
+    st->label = c.peer_endpoint().to_string();
+    st->request = request_reader(sh.read_bytes);
+    {
+        std::lock_guard lock(sh.mu);
+        if (sh.max_connections != 0 && sh.opened >= sh.max_connections) {
+            st->counted = false;
+        } else {
+            ++sh.opened;
+        }
+    }
+    c.set_context(st);
+    if (!st->counted) c.close_gracefully(sh.graceful);
+    return *st;
+}
+
 connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared) {
     serve_shared* sh = shared.get();  // the server is stopped before `shared` goes away
     connection_callbacks cb;
     cb.on_open = [sh](connection& c) {
-        auto st = std::make_shared<conn_state>();
-        st->label = c.peer_endpoint().to_string();
-        st->request = request_reader(sh->read_bytes);
-        bool refuse = false;
-        {
-            std::lock_guard lock(sh->mu);
-            if (sh->max_connections != 0 && sh->opened >= sh->max_connections) {
-                refuse = true;
-                st->counted = false;
-            } else {
-                ++sh->opened;
-            }
-        }
-        c.set_context(std::move(st));
-        if (refuse) {
-            c.close_gracefully(sh->graceful);
-        } else if (sh->mode == serve_mode::reply && state_of(c).request.complete()) {
+        conn_state& st = open_state(c, *sh);
+        if (st.counted && sh->mode == serve_mode::reply && st.request.complete()) {
             start_reply(c, *sh);  // --read 0: there is no request to wait for
         }
     };
     cb.on_data = [sh](connection& c, std::span<const std::byte> data) {
+        conn_state& st = open_state(c, *sh);
+        if (!st.counted) return;  // refused: ending in order
+        st.received += data.size();
         switch (sh->mode) {
             case serve_mode::echo:
                 (void)c.write(data);
@@ -162,6 +162,7 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
         }
     };
     cb.on_peer_eof = [sh](connection& c) {
+        if (!open_state(c, *sh).counted) return;
         // The client is done sending; we may still owe it bytes.
         if (sh->mode == serve_mode::reply) {
             (void)state_of(c).request.peer_eof();
@@ -171,17 +172,31 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
         }
     };
     cb.on_drained = [sh](connection& c) {
-        if (sh->mode == serve_mode::reply && state_of(c).replying) pump_reply(c, *sh);
+        if (sh->mode == serve_mode::reply && open_state(c, *sh).replying) pump_reply(c, *sh);
     };
     cb.on_closed = [sh](connection& c, const close_report& r) {
         const conn_state* st = static_cast<const conn_state*>(c.context().get());
         if (st != nullptr && !st->counted) return;
+        // Over TLS a connection whose handshake failed may never have had on_open (and so no
+        // state): it is counted all the same, and said, since a client that cannot handshake is
+        // what someone debugging it wants to know about.
         const std::string label = st != nullptr ? st->label : r.peer.to_string();
         {
             std::lock_guard lock(sh->mu);
+            if (r.error == make_error_code(errc::tls_handshake_failed)) {
+                print_error(fmt::format("TLS handshake with {} failed: {}", label,
+                                        r.tls ? r.tls->detail : std::string("no detail")));
+            }
             print_report(sh->report, r, label);
             if (sh->mode == serve_mode::discard) {
-                fmt::print(stderr, "discarded {} B from {}\n", r.bytes_received, label);
+                // Over TLS the report counts TCP bytes (records); the client sent plaintext.
+                const std::uint64_t got = st != nullptr ? st->received : 0;
+                if (r.tls) {
+                    fmt::print(stderr, "discarded {} B from {} ({} B of TLS records)\n", got, label,
+                               r.bytes_received);
+                } else {
+                    fmt::print(stderr, "discarded {} B from {}\n", r.bytes_received, label);
+                }
             }
             ++sh->outcomes[std::string(to_string(r.outcome))];
             ++sh->closed;
@@ -191,50 +206,16 @@ connection_callbacks make_callbacks(const std::shared_ptr<serve_shared>& shared)
     return cb;
 }
 
-// The loops' backend: --backend if given, else ORDERLY_BACKEND, else automatic.
-struct backend_choice {
-    loop_backend backend = loop_backend::automatic;
-    bool fell_back = false;  // automatic, and io_uring is not usable here
-    std::string error;       // io_uring was asked for and cannot run here
-};
-
-backend_choice choose_backend(const std::string& flag) {
-    std::string want = flag;
-    const char* env = std::getenv("ORDERLY_BACKEND");
-    const std::string source = flag.empty() ? "ORDERLY_BACKEND=io_uring" : "--backend io_uring";
-    if (want.empty()) want = env == nullptr ? "automatic" : env;
-    if (want == "uring") want = "io_uring";
-    // The library reads ORDERLY_BACKEND for `automatic`; with the choice made here it must not
-    // (the flag wins), and without it automatic_backend() is the probe's answer. No thread runs
-    // yet.
-    (void)::unsetenv("ORDERLY_BACKEND");
-    backend_choice out;
-    if (want == "epoll") {
-        out.backend = loop_backend::epoll;
-        return out;
-    }
-    const loop_backend probed = automatic_backend();
-    if (want != "io_uring") {  // automatic (an unknown ORDERLY_BACKEND value counts as that)
-        out.backend = probed;
-        out.fell_back = probed == loop_backend::epoll;
-        return out;
-    }
-    out.backend = loop_backend::io_uring;
-    if (probed != loop_backend::io_uring) {
-        std::string why = automatic_backend_reason();  // "epoll: io_uring is not usable here: ..."
-        if (why.starts_with("epoll: ")) why.erase(0, 7);
-        out.error = fmt::format(
-            "{}: {}. Use --backend epoll (or automatic, which falls back to epoll), or allow "
-            "io_uring: sysctl kernel.io_uring_disabled=0, and no seccomp filter (container "
-            "runtime) that blocks io_uring_setup",
-            source, why);
-    }
-    return out;
-}
+}  // namespace
 
 int run_serve(const serve_config& cfg) {
     ignore_sigpipe();
     install_stop_signals();
+
+    // The certificate and key are checked before anything else happens: a pair that cannot be
+    // used is a usage error naming both files (the same message as orderly listen's).
+    auto tls = make_tls_server_context(cfg.tls);
+    if (tls.code != exit_ok) return tls.code;
 
     const backend_choice backend = choose_backend(cfg.backend);
     if (!backend.error.empty()) {
@@ -278,6 +259,13 @@ int run_serve(const serve_config& cfg) {
     if (!cfg.lifetime_timeout.empty())
         so.connection.lifetime_timeout = *parse_duration(cfg.lifetime_timeout);
     so.log = [](std::string_view line) { print_error(line); };
+    if (tls.ctx) {
+        // Each accepted connection handshakes under its own tls_filter; the handshake is bounded
+        // like listen's: by --idle-timeout when given, else the library's 10 s.
+        so.filter = tls_filter::server_factory(std::move(*tls.ctx));
+        if (!cfg.idle_timeout.empty())
+            so.connection.handshake_timeout = *parse_duration(cfg.idle_timeout);
+    }
 
     // The loop threads inherit a mask without SIGINT/SIGTERM, so the stop signal always reaches
     // this thread, which turns it into a graceful stop.
@@ -317,90 +305,6 @@ int run_serve(const serve_config& cfg) {
     fmt::print(stderr, "served {} connection{}{}{}\n", sh.closed, sh.closed == 1 ? "" : "s",
                summary.empty() ? "" : ": ", summary);
     return exit_ok;
-}
-
-}  // namespace
-
-void add_serve_command(CLI::App& app, runner& run) {
-    auto cfg = std::make_shared<serve_config>();
-    auto* sub = app.add_subcommand(
-        "serve",
-        "Run a test server (many connections at once) for debugging clients. Prints\n"
-        "'listening on <endpoint>' first on stderr; SIGINT/SIGTERM stop it gracefully and print\n"
-        "how the connections ended.");
-    sub->add_option("mode", cfg->mode,
-                    "echo     echo until the peer's EOF, then close in order\n"
-                    "discard  read until EOF and report the byte count (with --report)\n"
-                    "reply    read the request (until EOF or --read bytes), send --bytes, close\n"
-                    "  e.g. orderly serve echo 127.0.0.1:0")
-        ->required()
-        ->check(CLI::IsMember({"echo", "discard", "reply"}));
-    sub->add_option("address", cfg->where,
-                    "Where to listen: HOST:PORT, [v6]:PORT, unix:/path or unix:@name (Linux\n"
-                    "  abstract socket); port 0 = any free port")
-        ->type_name("ADDRESS")
-        ->required();
-    sub->add_option("--bytes", cfg->bytes,
-                    "reply: how many bytes to send (default 0; K, M, G suffixes), e.g. --bytes 1M")
-        ->type_name("BYTES")
-        ->check(check_size);
-    sub->add_option("--read", cfg->read_limit,
-                    "reply: stop reading the request once this many bytes arrived instead of\n"
-                    "  reading until EOF (reads come in chunks of up to 64 KiB, so a little more\n"
-                    "  may be taken); the rest stays unread in the kernel,\n"
-                    "  e.g. --read 100 (with --close naive this reproduces the lost reply)")
-        ->type_name("BYTES")
-        ->check(check_size);
-    sub->add_option("--close", cfg->close_mode,
-                    "reply: how to end after the reply:\n"
-                    "  orderly (default) shutdown(write), drain the peer to EOF, close\n"
-                    "  naive   plain close(): unread request bytes make Linux send RST and the\n"
-                    "          client can lose the end of the reply (the bug, on purpose)\n"
-                    "  abort   SO_LINGER{1,0}: RST at once\n"
-                    "  e.g. --close naive")
-        ->check(CLI::IsMember({"orderly", "naive", "abort"}));
-    add_duration_option(*sub, "--close-timeout", cfg->close_timeout,
-                        "How long an orderly close (and a graceful stop) waits for the peer's EOF\n"
-                        "  (default 5s), e.g. --close-timeout 2s");
-    sub->add_option("--drain-limit", cfg->drain_limit,
-                    "How much an orderly close reads and discards before it gives up and aborts\n"
-                    "  (default 1M), e.g. --drain-limit 64K")
-        ->type_name("BYTES")
-        ->check(check_size);
-    add_duration_option(
-        *sub, "--idle-timeout", cfg->idle_timeout,
-        "Abort a connection when nothing moves either way for this long, e.g. --idle-timeout 30s");
-    add_duration_option(*sub, "--lifetime-timeout", cfg->lifetime_timeout,
-                        "Abort a connection this long after it was accepted, however busy: the\n"
-                        "  bound for a peer that trickles bytes, e.g. --lifetime-timeout 60s");
-    sub->add_option("--max-connections", cfg->max_connections,
-                    "Stop (gracefully) after this many connections; 0 = never (default),\n"
-                    "  e.g. --max-connections 1")
-        ->type_name("N")
-        ->check(check_count_range(UINT64_MAX));
-    sub->add_option("--threads", cfg->threads,
-                    "Event-loop threads, 0 to 256; 0 = one per core (default), e.g. --threads 1")
-        ->type_name("N")
-        ->check(check_count_range(256));
-    sub->add_option(
-           "--backend", cfg->backend,
-           "How the event loops wait for the kernel: automatic (default: io_uring where\n"
-           "  usable, else epoll, saying why once), epoll, io_uring (an error where it is\n"
-           "  not usable). Overrides ORDERLY_BACKEND, e.g. --backend epoll")
-        ->check(CLI::IsMember({"automatic", "epoll", "io_uring"}));
-    sub->add_flag(
-        "--dual-stack", cfg->dual_stack,
-        "On [::]:PORT, accept IPv4 clients too, e.g. orderly serve echo --dual-stack [::]:0");
-    sub->add_flag("--report", cfg->report.report,
-                  "Print each connection's close report to stderr, e.g. --report");
-    sub->add_flag("--json", cfg->report.json,
-                  "Print each close report as one JSON object per line on stderr, e.g. --json");
-    sub->footer(std::string("Examples:\n"
-                            "  orderly serve echo 127.0.0.1:7007\n"
-                            "  orderly serve reply --bytes 1M --read 10 --close naive 127.0.0.1:0\n"
-                            "  orderly serve discard --report [::1]:0\n\n") +
-                exit_codes_help);
-    sub->callback([cfg, &run] { run = [cfg] { return run_serve(*cfg); }; });
 }
 
 }  // namespace orderly::cli
