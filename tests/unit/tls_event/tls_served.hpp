@@ -21,7 +21,8 @@ namespace orderly::test {
 struct server_end {
     close_report report;
     timeout_kind fired = timeout_kind::none;
-    bool opened = false;  // on_open ran (after the handshake)
+    bool opened = false;       // on_open ran (after the handshake)
+    std::string alpn_at_open;  // what on_open saw negotiated
 };
 
 class tls_served {
@@ -37,19 +38,25 @@ class tls_served {
     void start(connection_callbacks cb, server_options opts = {}) {
         if (opts.threads == 0) opts.threads = 2;
         opts.filter = tls_filter::server_factory(sctx_);
+        const bool own_context = !cb.on_open;  // else the user's on_open may replace it
         auto user_open = std::move(cb.on_open);
         auto user_closed = std::move(cb.on_closed);
         cb.on_open = [this, user_open](connection& c) {
             EXPECT_TRUE(c.filter() != nullptr && c.filter()->handshake_done())
                 << "on_open before the handshake";
-            c.set_context(std::make_shared<bool>(true));
+            tls_close_info info;
+            if (c.filter() != nullptr) c.filter()->describe(info);
+            c.set_context(std::make_shared<std::string>(info.alpn));
             ++opened;
             if (user_open) user_open(c);
         };
-        cb.on_closed = [this, user_closed](connection& c, const close_report& r) {
+        cb.on_closed = [this, user_closed, own_context](connection& c, const close_report& r) {
             if (user_closed) user_closed(c, r);
             std::lock_guard lock(m);
-            ends.push_back({r, c.timeout_fired(), c.context() != nullptr});
+            const bool opened_here = c.context() != nullptr;
+            std::string alpn;
+            if (opened_here && own_context) alpn = *static_cast<std::string*>(c.context().get());
+            ends.push_back({r, c.timeout_fired(), opened_here, alpn});
         };
         auto s = server::start(endpoint::ipv4_loopback(0), std::move(cb), std::move(opts));
         ASSERT_TRUE(s) << s.error().message();
@@ -86,11 +93,13 @@ class tls_served {
         tls_server_config s;
         s.cert_file = dir_.cert;
         s.key_file = dir_.key;
+        s.alpn = {"orderly-test"};
         return tls_context::server(s).value();
     }
     tls_context make_client_ctx() {
         tls_client_config c;
         c.ca_file = dir_.cert;
+        c.alpn = {"orderly-test"};
         return tls_context::client(c).value();
     }
     cert_dir dir_;

@@ -49,6 +49,7 @@ TEST(tls_server, echoes_64k_to_many_concurrent_tls_clients_clean_both_ends) {
     for (const auto& e : ts.snapshot()) {
         EXPECT_EQ(e.report.outcome, close_outcome::clean) << e.report.to_string();
         EXPECT_TRUE(e.opened);
+        EXPECT_EQ(e.alpn_at_open, "orderly-test") << "on_open knows the negotiated protocol";
         ASSERT_TRUE(e.report.tls.has_value());
         EXPECT_TRUE(e.report.tls->close_notify_sent);
         EXPECT_TRUE(e.report.tls->close_notify_received);
