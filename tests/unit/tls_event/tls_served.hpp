@@ -82,6 +82,7 @@ class tls_served {
     }
     unique_fd raw_client() { return connect_client(srv->local_endpoint()); }
     [[nodiscard]] const tls_context& client_ctx() const noexcept { return cctx_; }
+    [[nodiscard]] const std::string& cert_file() const noexcept { return dir_.cert; }
 
     std::unique_ptr<server> srv;
     std::atomic<int> opened{0};

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -61,36 +62,71 @@ TEST(tls_server, echoes_64k_to_many_concurrent_tls_clients_clean_both_ends) {
     EXPECT_EQ(summary.connections, 0U);
 }
 
+// Python's ssl as the clients, all at once in one process: each sends 64 KiB, reads the whole
+// echo, unwrap()s (its close_notify, then ours) and reads our FIN: no RST.
+TEST(tls_server, python_ssl_clients_echo_unwrap_and_see_our_close_notify_and_fin) {
+    ASSERT_GE(test::raise_fd_limit(2048), 1200U) << "need ~1100 descriptors";
+    test::tls_served ts;
+    ts.start(test::tls_echo());
+    constexpr int n = 500;
+    test::peer_process py({"python3", ORDERLY_TLS_ECHO_CLIENTS, ts.cert_file(),
+                           std::to_string(ts.srv->local_endpoint().port()), std::to_string(n),
+                           std::to_string(64U << 10)});
+    std::string rest;
+    const int status = py.wait(rest, 60000);
+    EXPECT_EQ(status, 0) << rest;
+    EXPECT_EQ(rest, "ok " + std::to_string(n) + "\n");
+    ASSERT_TRUE(ts.wait_ends(n));
+    int clean = 0;
+    for (const auto& e : ts.snapshot()) {
+        EXPECT_EQ(e.report.outcome, close_outcome::clean) << e.report.to_string();
+        if (e.report.outcome == close_outcome::clean && e.report.tls &&
+            e.report.tls->close_notify_received && e.report.tls->close_notify_sent) {
+            ++clean;
+        }
+    }
+    EXPECT_EQ(clean, n);
+}
+
 // The server streams to each client (as much as the kernel takes, again at every on_drained)
 // until the stop: then close_notify, FIN, and the drain of the client's close_notify and FIN.
 // Every byte a write() accepted arrives, each client sees close_notify then EOF, nobody is reset.
-TEST(tls_server, stop_gracefully_while_tls_clients_stream_loses_nothing_and_ends_clean) {
-    test::tls_served ts;
-    std::atomic<std::uint64_t> written{0};
-    connection_callbacks cb;
-    struct offset {
-        std::uint64_t at = 0;
-    };
+// The server streams the test pattern to each client (as much as the kernel takes, again at
+// every on_drained) until the stop makes write() fail, or `cap` bytes; `written` counts what
+// write() accepted.
+struct offset {
+    std::uint64_t at = 0;
+};
+connection_callbacks streaming(std::atomic<std::uint64_t>& written,
+                               std::uint64_t cap = UINT64_MAX) {
     static constexpr std::size_t chunk = 16U << 10;
-    auto pump = [&written](connection& c) {
-        // Until the kernel stops taking it (or it is one more chunk); bounded per call.
+    auto pump = [&written, cap](connection& c) {
         for (int i = 0; i < 256 && c.buffered_bytes() < 4 * chunk; ++i) {
             auto* o = static_cast<offset*>(c.context().get());
             if (o == nullptr) {
                 ADD_FAILURE() << "on_drained before on_open";
                 return;
             }
+            if (o->at >= cap) return;
             const std::string s = test::pattern(chunk, o->at);
             if (!c.write(s)) return;  // write_shut once the stop began
             o->at += chunk;
             written += chunk;
         }
     };
+    connection_callbacks cb;
     cb.on_open = [pump](connection& c) {
         c.set_context(std::make_shared<offset>());
         pump(c);
     };
     cb.on_drained = pump;
+    return cb;
+}
+
+TEST(tls_server, stop_gracefully_while_tls_clients_stream_loses_nothing_and_ends_clean) {
+    test::tls_served ts;
+    std::atomic<std::uint64_t> written{0};
+    const connection_callbacks cb = streaming(written);
     ts.start(cb);
     constexpr int n = 12;
     std::atomic<std::uint64_t> received{0};
@@ -142,6 +178,34 @@ TEST(tls_server, stop_gracefully_while_tls_clients_stream_loses_nothing_and_ends
         EXPECT_EQ(e.report.unsent_bytes, 0U);
         EXPECT_EQ(e.report.method, close_method::graceful);
     }
+}
+
+// The same with 300 Python ssl clients: every byte arrives, each sees our close_notify, answers
+// it with unwrap() and reads our FIN.
+TEST(tls_server, stop_gracefully_while_300_python_clients_stream_loses_nothing) {
+    ASSERT_GE(test::raise_fd_limit(2048), 800U) << "need ~700 descriptors";
+    test::tls_served ts;
+    std::atomic<std::uint64_t> written{0};
+    ts.start(streaming(written, 1U << 20));  // 1 MiB each: Python reads 300 MiB in all
+    constexpr int n = 300;
+    test::peer_process py({"python3", ORDERLY_TLS_ECHO_CLIENTS, ts.cert_file(),
+                           std::to_string(ts.srv->local_endpoint().port()), std::to_string(n),
+                           "0"});
+    ASSERT_TRUE(test::wait_for([&] { return ts.opened.load() == n; }, 30s));
+    std::uint64_t in_flight = 0;  // what our buffers hold as the stop begins
+    for (const auto& info : ts.srv->connections())
+        in_flight += info.buffered;
+    const auto summary = ts.srv->stop_gracefully(deadline::after(20s));
+    std::printf("%s; written %llu B, %llu B in our buffers at the stop\n",
+                summary.to_string().c_str(), static_cast<unsigned long long>(written.load()),
+                static_cast<unsigned long long>(in_flight));
+    std::string rest;
+    EXPECT_EQ(py.wait(rest, 60000), 0) << rest;
+    EXPECT_EQ(rest, "ok " + std::to_string(n) + " " + std::to_string(written.load()) + "\n")
+        << "bytes lost, or a client failed";
+    EXPECT_EQ(summary.count(close_outcome::clean), static_cast<std::uint64_t>(n))
+        << summary.to_string();
+    EXPECT_FALSE(summary.deadline_reached) << summary.to_string();
 }
 
 // A client that reads our close_notify (and FIN) and then sends a bare FIN, or nothing at all.
