@@ -40,7 +40,7 @@ def stream(i, s):
 
 def client(i):
     try:
-        raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=60)
         s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
         if size == 0:
             stream(i, s)
@@ -72,7 +72,7 @@ threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
 for t in threads:
     t.start()
 for t in threads:
-    t.join(60)
+    t.join(90)
 for f in failures:
     print(f, flush=True)
 if not failures:

@@ -67,7 +67,9 @@ TEST(tls_server, echoes_64k_to_many_concurrent_tls_clients_clean_both_ends) {
 TEST(tls_server, python_ssl_clients_echo_unwrap_and_see_our_close_notify_and_fin) {
     ASSERT_GE(test::raise_fd_limit(2048), 1200U) << "need ~1100 descriptors";
     test::tls_served ts;
-    ts.start(test::tls_echo());
+    server_options opts;
+    opts.connection.handshake_timeout = 60s;  // 500 at once under tsan: see below
+    ts.start(test::tls_echo(), opts);
     constexpr int n = 500;
     test::peer_process py({"python3", ORDERLY_TLS_ECHO_CLIENTS, ts.cert_file(),
                            std::to_string(ts.srv->local_endpoint().port()), std::to_string(n),
@@ -161,7 +163,8 @@ TEST(tls_server, stop_gracefully_while_tls_clients_stream_loses_nothing_and_ends
             if (intact && end.outcome == close_outcome::clean) ++good;
         });
     }
-    ASSERT_TRUE(test::wait_for([&] { return streaming.load() == n; }));
+    // (No ASSERT before the threads are joined: the stop below is what ends them.)
+    EXPECT_TRUE(test::wait_for([&] { return streaming.load() == n; }, 60s));
     const auto summary = ts.srv->stop_gracefully(deadline::after(10s));
     for (auto& t : clients)
         t.join();
@@ -186,12 +189,16 @@ TEST(tls_server, stop_gracefully_while_300_python_clients_stream_loses_nothing) 
     ASSERT_GE(test::raise_fd_limit(2048), 800U) << "need ~700 descriptors";
     test::tls_served ts;
     std::atomic<std::uint64_t> written{0};
-    ts.start(streaming(written, 1U << 20));  // 1 MiB each: Python reads 300 MiB in all
+    server_options opts;
+    // 300 handshakes at once on a loaded 2-core machine under tsan take more than the default
+    // 10 s: the load is not what this test is about.
+    opts.connection.handshake_timeout = 60s;
+    ts.start(streaming(written, 1U << 20), opts);  // 1 MiB each: Python reads 300 MiB in all
     constexpr int n = 300;
     test::peer_process py({"python3", ORDERLY_TLS_ECHO_CLIENTS, ts.cert_file(),
                            std::to_string(ts.srv->local_endpoint().port()), std::to_string(n),
                            "0"});
-    ASSERT_TRUE(test::wait_for([&] { return ts.opened.load() == n; }, 30s));
+    EXPECT_TRUE(test::wait_for([&] { return ts.opened.load() == n; }, 60s));  // (tsan: slow)
     std::uint64_t in_flight = 0;  // what our buffers hold as the stop begins
     for (const auto& info : ts.srv->connections())
         in_flight += info.buffered;
