@@ -92,8 +92,9 @@ result<connection_ptr> connection::adopt(loop& lp, unique_fd fd,
     if (registry != nullptr) registry->add(c.get());
     c->schedule_timer();
     if (c->filter_) {
-        c->filter_->start();                  // a client's ClientHello
-        if (!c->send_ciphertext()) return c;  // ended at once: on_closed follows
+        c->filter_->start();         // a client's ClientHello; on_open once the handshake is done
+        (void)c->send_ciphertext();  // if it ended at once, on_closed follows
+        return c;
     }
     if (c->callbacks_->on_open) c->callbacks_->on_open(*c);
     return c;
@@ -283,11 +284,15 @@ void connection::after_output_progress() {
         synced = false;
     }
     if (!synced) sync_transport();
-    if (drained && fd_ && callbacks_->on_drained) callbacks_->on_drained(*this);
+    // (Not for a handshake's own flights: the application has not written, nor had on_open.)
+    if (drained && fd_ && callbacks_->on_drained && (!filter_ || filter_->handshake_done())) {
+        callbacks_->on_drained(*this);
+    }
 }
 
 void connection::send_fin() {
-    if (filter_ && !filter_->close_notify_sent() && filter_->handshake_done()) {
+    if (filter_ && !filter_->close_notify_sent()) {
+        if (!filter_->handshake_done()) return;  // no FIN mid-handshake: filter_in sends it after
         // TLS's half-close first; the FIN follows once it has gone to the kernel.
         if (!send_close_notify() || raw_pending() > 0) return;
     }
@@ -309,6 +314,10 @@ void connection::shutdown_write() {
 
 void connection::close_gracefully(clock::duration timeout, std::uint64_t drain_limit) {
     if (!fd_) return;
+    if (filter_ && !filter_->handshake_done()) {
+        end_in_handshake();
+        return;
+    }
     switch (end_.begin_close(clock::now(), timeout, drain_limit)) {
         case end_machine::close_step::out_of_time:
             timeout_fired_ = timeout_kind::close;

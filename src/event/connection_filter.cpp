@@ -32,8 +32,17 @@ void connection::filter_in(std::span<const std::byte> ciphertext) {
         end_filter_failure();
         return;
     }
+    if (finished && callbacks_->on_open) {
+        // The peer is authenticated and ALPN known. What was written before (held) is already
+        // encrypted ahead of anything on_open writes.
+        callbacks_->on_open(*this);
+        if (!fd_) return;
+    }
     if (held && filter_->plaintext_buffered() == 0) {
         after_output_progress();  // what waited for the handshake is out: FIN, on_drained
+        if (!fd_) return;
+    } else if (finished && end_.fin_due(!output_pending())) {
+        send_fin();  // a shutdown_write() before the handshake, with nothing written
         if (!fd_) return;
     }
     pump_plaintext();
@@ -87,6 +96,11 @@ result<void> connection::write_filtered(std::span<const std::byte> data) {
 // stream may have been cut (an attacker or a crashed peer can send a FIN), so the end is
 // tls_truncated, never clean, whatever else went right.
 void connection::filter_tcp_eof() {
+    if (!filter_->close_notify_received() && filter_->close_notify_sent() &&
+        !opts_.wait_for_peer_close_notify) {
+        filter_tcp_eof_unawaited();
+        return;
+    }
     if (filter_->close_notify_received()) {
         end_.tcp_eof();
         refresh_state();
@@ -106,6 +120,32 @@ void connection::filter_tcp_eof() {
             false, nullptr);
 }
 
+// wait_for_peer_close_notify = false: our close_notify went and the peer's FIN came without
+// its own. The TCP end goes on as if the alert had come (our FIN, the acknowledgements), and
+// filter_verdict makes a `clean` TCP end `closed`: the peer's last bytes are not vouched for.
+void connection::filter_tcp_eof_unawaited() {
+    end_.peer_eof(loop_->now());
+    end_.tcp_eof();
+    refresh_state();
+    if (end_.both_done()) {
+        settle();
+    } else {
+        reading_changed();  // nothing more to read; our FIN follows the output
+    }
+}
+
+// Before the handshake there is no close_notify to send and no application data to drain: a
+// graceful close (a server's stop, too) cannot be one, so it aborts and says why.
+void connection::end_in_handshake() {
+    release(close_outcome::aborted, close_method::graceful, make_error_code(errc::aborted), true,
+            nullptr);
+    if (report_ && report_->tls) {
+        report_->tls->detail =
+            "close_gracefully() during the TLS handshake (e.g. a server stop): aborted, there "
+            "is no TLS end to send before the handshake finishes";
+    }
+}
+
 void connection::end_filter_failure() {
     if (!fd_) return;
     release(close_outcome::tls_error, end_.method(),
@@ -117,7 +157,14 @@ void connection::end_filter_failure() {
 void connection::describe_filter(close_report& r) const {
     tls_close_info& t = r.tls.emplace();
     filter_->describe(t);
-    if (r.outcome == close_outcome::tls_truncated) {
+    if (t.close_notify_sent && !t.close_notify_received && end_.peer_tcp_eof_seen()) {
+        t.wait = close_notify_wait::not_waited;  // filter_tcp_eof_unawaited
+        if (t.detail.empty()) {
+            t.detail =
+                "the peer ended TCP without close_notify after ours "
+                "(wait_for_peer_close_notify = false)";
+        }
+    } else if (r.outcome == close_outcome::tls_truncated) {
         t.wait = close_notify_wait::peer_fin;
         r.peer_eof = true;  // the TCP FIN was read
         if (t.detail.empty()) t.detail = "the peer ended TCP without close_notify";

@@ -64,11 +64,20 @@ struct connection_options {
     // With a filter (TLS): the handshake must finish this long after adopt(), or the connection
     // is aborted with timed_out and timeout_fired() == timeout_kind::handshake. Zero disables.
     clock::duration handshake_timeout = std::chrono::seconds(10);
+    // With a filter (TLS), once our close_notify went (shutdown_write, close_gracefully, a
+    // server's stop_gracefully): true waits for the peer's close_notify, and a FIN without it
+    // ends tls_truncated. false: a FIN without it ends the connection `closed` (never `clean`;
+    // report.tls->wait is not_waited), for peers that never answer close_notify. As
+    // tls_close_options::wait_for_peer_close_notify in the blocking layer.
+    bool wait_for_peer_close_notify = true;
 };
 
 // Shared by every connection of a server (one allocation, not one per connection). All optional.
 // Callbacks run on the loop thread; they may call any member of the connection.
 struct connection_callbacks {
+    // At adopt() for plain TCP; with a filter (TLS) once the handshake is done (the peer is
+    // authenticated, ALPN is known: see filter()). A connection whose handshake fails never gets
+    // on_open, only on_closed (tls_error, timed_out, peer_reset ...).
     std::function<void(connection&)> on_open;
     // `data` lives in the loop's read buffer: valid only during the call. Not called after
     // close_gracefully() (what arrives then is drained and counted).
@@ -97,10 +106,10 @@ class connection final : public std::enable_shared_from_this<connection>,
 
   public:
     // Takes a connected stream socket, makes it non-blocking and starts reading; on_open runs
-    // before adopt returns. Call on lp's thread. Errors: the errno of fcntl or epoll_ctl (the
-    // descriptor is then closed, on_closed is not called).
-    // `peer` and `local`, when the caller knows them (accept's address, a listener bound to a
-    // specific address), and `nonblocking` (accept4 with SOCK_NONBLOCK) save a syscall each.
+    // before adopt returns (with a filter: once the handshake is done). Call on lp's thread.
+    // Errors: the errno of fcntl or epoll_ctl (the descriptor is then closed, on_closed is not
+    // called). `peer` and `local`, when the caller knows them (accept's address, a listener bound
+    // to a specific address), and `nonblocking` (accept4 with SOCK_NONBLOCK) save a syscall each.
     static result<connection_ptr> adopt(loop& lp, unique_fd fd,
                                         std::shared_ptr<const connection_callbacks> callbacks,
                                         const connection_options& opts = {},
@@ -110,7 +119,9 @@ class connection final : public std::enable_shared_from_this<connection>,
 
     // The same over a filter (TLS: orderly::tls_filter): on_data gets plaintext, on_peer_eof
     // means the peer's close_notify, a FIN without it ends with tls_truncated, shutdown_write()
-    // sends close_notify then FIN. See docs/event.md, "TLS".
+    // sends close_notify then FIN. on_open runs once the handshake is done; what is written
+    // before it (by the caller of adopt) is held and sent after it. close_gracefully() during the
+    // handshake aborts (there is no TLS end to send yet). See docs/event.md, "TLS".
     static result<connection_ptr> adopt(loop& lp, unique_fd fd,
                                         std::unique_ptr<stream_filter> filter,
                                         std::shared_ptr<const connection_callbacks> callbacks,
@@ -185,6 +196,9 @@ class connection final : public std::enable_shared_from_this<connection>,
     [[nodiscard]] clock::time_point state_since() const noexcept { return end_.state_since(); }
     [[nodiscard]] int native_handle() const noexcept { return fd_.get(); }
     [[nodiscard]] loop& get_loop() const noexcept { return *loop_; }
+    // The filter (TLS) under this connection, null for plain TCP: e.g. handshake_done(), and
+    // describe() for the version, cipher and ALPN (in on_open).
+    [[nodiscard]] const stream_filter* filter() const noexcept { return filter_.get(); }
 
     // Application state attached to the connection (e.g. a parser).
     void set_context(std::shared_ptr<void> ctx) noexcept { context_ = std::move(ctx); }
@@ -234,6 +248,8 @@ class connection final : public std::enable_shared_from_this<connection>,
     result<void> write_filtered(std::span<const std::byte> data);
     void filter_tcp_eof();
     void end_filter_failure();
+    void end_in_handshake();          // close_gracefully() before the handshake finished
+    void filter_tcp_eof_unawaited();  // a FIN after our close_notify, without the peer's
     void describe_filter(close_report& r) const;
     void filter_verdict(close_report& r) const;  // `clean` over TLS needs both alerts too
     void sync_transport();  // the backend's side of wants_read()/output after a change

@@ -51,7 +51,8 @@ struct server_options {
     // TLS (or another filter) on every accepted connection: called once per connection on its
     // loop thread. For TLS: `opts.filter = orderly::tls_filter::server_factory(ctx)` (orderly::tls;
     // the event layer itself does not link OpenSSL). An error (OpenSSL out of memory) is logged and
-    // that connection is closed. Empty: plain TCP.
+    // that connection is closed. Empty: plain TCP. Over TLS every connection handshakes before
+    // on_open (a failed handshake gets only on_closed).
     std::function<result<std::unique_ptr<stream_filter>, error_info>()> filter;
 };
 
@@ -94,9 +95,13 @@ class server {
 
     // Stop accepting; each connection stops taking input, flushes what it owes, sends FIN, drains
     // the peer to EOF and closes. Blocks until all have closed or `until`; whatever remains then
-    // is aborted (and counted so). Joins the threads. Second and later calls return an empty
-    // summary once the first has joined the threads; a stop_now() while a graceful stop waits
-    // aborts what remains at once. Not from a loop thread (a callback): it joins them.
+    // is aborted (and counted so). Over TLS: close_notify after the output, then FIN, and the
+    // drain to the peer's close_notify and FIN (connection_options::wait_for_peer_close_notify
+    // says whether a FIN without it is tls_truncated or closed); a connection still handshaking
+    // is aborted at once (outcome aborted, tls->detail says why). Joins the threads. Second and
+    // later calls return an empty summary once the first has joined the threads; a stop_now() while
+    // a graceful stop waits aborts what remains at once. Not from a loop thread (a callback): it
+    // joins them.
     stop_summary stop_gracefully(deadline until);
     // Abort every connection (RST) and join the threads.
     stop_summary stop_now();

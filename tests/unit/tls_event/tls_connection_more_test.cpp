@@ -73,8 +73,9 @@ std::shared_ptr<connection_callbacks> recording(seen& s) {
     return cb;
 }
 
-// Our side as the TLS client: what it writes (and its shutdown_write) before the handshake
-// waits for it, then goes in order: request, close_notify, FIN.
+// Our side as the TLS client: what the caller of adopt() writes (and its shutdown_write)
+// before the handshake waits for it, then goes in order: request, close_notify, FIN. on_open
+// runs once, after the handshake (the server authenticated), not at adopt().
 TEST(tls_connection, client_side_writes_before_the_handshake_then_half_closes_clean) {
     test::cert_dir d;
     auto sctx = server_ctx(d);
@@ -82,17 +83,23 @@ TEST(tls_connection, client_side_writes_before_the_handshake_then_half_closes_cl
     auto p = test::make_tcp_pair();
     seen s;
     auto cb = recording(s);
-    cb->on_open = [](connection& c) {
-        EXPECT_TRUE(c.write(std::string_view("hello over tls")));
-        // Held for the handshake and counted (io_uring: the ClientHello's send is in flight).
-        EXPECT_GE(c.buffered_bytes(), 14U);
-        c.shutdown_write();  // the FIN waits behind the held bytes and our close_notify
+    std::atomic<int> opened{0};
+    std::atomic<bool> open_after_handshake{false};
+    cb->on_open = [&](connection& c) {
+        ++opened;
+        open_after_handshake = c.filter() != nullptr && c.filter()->handshake_done();
     };
     test::loop_thread lt;
     lt.sync([&] {
         auto f = tls_filter::client(cctx, "localhost");
         ASSERT_TRUE(f) << f.error().message();
-        ASSERT_TRUE(connection::adopt(lt.lp, std::move(p.server), std::move(*f), cb));
+        auto c = connection::adopt(lt.lp, std::move(p.server), std::move(*f), cb);
+        ASSERT_TRUE(c);
+        EXPECT_EQ(opened.load(), 0) << "on_open before the handshake";
+        EXPECT_TRUE((*c)->write(std::string_view("hello over tls")));
+        // Held for the handshake and counted (io_uring: the ClientHello's send is in flight).
+        EXPECT_GE((*c)->buffered_bytes(), 14U);
+        (*c)->shutdown_write();  // the FIN waits behind the held bytes and our close_notify
     });
     auto srv = tls_stream::server(stream_socket(std::move(p.client)), sctx).value();
     auto hs = srv.handshake(deadline::after(5s));
@@ -113,6 +120,8 @@ TEST(tls_connection, client_side_writes_before_the_handshake_then_half_closes_cl
     EXPECT_EQ(s.report->outcome, close_outcome::clean) << s.report->to_string();
     EXPECT_TRUE(s.report->tls->close_notify_sent);
     EXPECT_TRUE(s.report->tls->close_notify_received);
+    EXPECT_EQ(opened.load(), 1);
+    EXPECT_TRUE(open_after_handshake.load());
 }
 
 // The water marks count plaintext held for the handshake plus ciphertext waiting for the
@@ -126,17 +135,16 @@ TEST(tls_connection, water_marks_count_held_plaintext_and_waiting_ciphertext) {
     seen s;
     auto cb = recording(s);
     const std::string body(2U << 20, 'w');
-    cb->on_open = [&body](connection& c) {
-        EXPECT_TRUE(c.write(body));
-        c.shutdown_write();
-    };
     connection_options opts;
     opts.high_water = 1U << 20;
     opts.low_water = 64U << 10;
     test::loop_thread lt;
     lt.sync([&] {
         auto f = tls_filter::server(sctx).value();
-        ASSERT_TRUE(connection::adopt(lt.lp, std::move(p.server), std::move(f), cb, opts));
+        auto c = connection::adopt(lt.lp, std::move(p.server), std::move(f), cb, opts);
+        ASSERT_TRUE(c);
+        EXPECT_TRUE((*c)->write(body));  // before the handshake: held
+        (*c)->shutdown_write();
     });
     EXPECT_EQ(s.above.load(), 1);
     EXPECT_EQ(s.buffered_at_high, body.size());
@@ -166,6 +174,8 @@ TEST(tls_connection, failed_handshake_ends_with_tls_error_and_a_reason) {
     auto p = test::make_tcp_pair();
     seen s;
     auto cb = recording(s);
+    std::atomic<int> opened{0};
+    cb->on_open = [&opened](connection&) { ++opened; };
     test::loop_thread lt;
     lt.sync([&] {
         auto f = tls_filter::server(sctx).value();
@@ -181,6 +191,7 @@ TEST(tls_connection, failed_handshake_ends_with_tls_error_and_a_reason) {
     EXPECT_EQ(s.report->error, errc::tls_handshake_failed);
     ASSERT_TRUE(s.report->tls.has_value());
     EXPECT_FALSE(s.report->tls->detail.empty());
+    EXPECT_EQ(opened.load(), 0) << "on_open runs only after a handshake that succeeded";
 }
 
 // Drives a client tls_filter over a blocking socket until the handshake is done.
