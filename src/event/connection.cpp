@@ -386,7 +386,15 @@ void connection::end_by_errno(int err) {
     end_facts f = end_.facts();
     // ENOTCONN from shutdown() or send(): the kernel's queued error says what ended it.
     if (err == ENOTCONN) {
-        if (auto pending = take_socket_error(fd_.get()); pending) f.pending_error = *pending;
+        if (auto pending = take_socket_error(fd_.get()); pending && *pending != 0) {
+            f.pending_error = *pending;
+        } else if (uring_ && recv_armed_) {
+            // The multishot recv was woken by the reset and took the error from the socket
+            // first; its completion is already in the ring. Judge when it comes (on_recv), so a
+            // reset is peer_reset here as on epoll, not "not connected".
+            error_in_recv_ = true;
+            return;
+        }
     }
     const end_verdict v = judge_error(err, f);
     release(v.outcome, end_.method(), v.error, false, nullptr);

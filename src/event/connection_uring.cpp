@@ -167,7 +167,10 @@ void connection::on_recv(int res, std::uint32_t flags) {
         if (!lent) ur.recycle(id);       // else the send that took it gives it back
         if (fd_ && recv_armed_) return;  // the common case: the recv goes on
     } else if (res == 0) {
-        if (fd_) {
+        if (fd_ && error_in_recv_) {
+            error_in_recv_ = false;  // an EOF, not the error ENOTCONN promised: judge that
+            end_by_errno(ENOTCONN);
+        } else if (fd_) {
             if (end_.wants_read() && stash_.empty()) {
                 peer_eof_read();
             } else {
@@ -178,6 +181,11 @@ void connection::on_recv(int res, std::uint32_t flags) {
         return;
     } else if (res != -ENOBUFS && res != -ECANCELED) {
         if (fd_) end_by_errno(-res);
+        return;
+    }
+    if (fd_ && !recv_armed_ && error_in_recv_) {
+        error_in_recv_ = false;  // the recv ended without the error (cancelled): judge as is
+        end_by_errno(ENOTCONN);
         return;
     }
     if (fd_ && !recv_armed_) uring_sync_reading();  // re-arm (ENOBUFS, or a resumed pause)

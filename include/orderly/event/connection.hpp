@@ -314,6 +314,9 @@ class connection final : public std::enable_shared_from_this<connection>,
     bool send_in_flight_ = false;
     bool stash_eof_ = false;
     bool hangup_armed_ = false;
+    // io_uring: ENOTCONN with SO_ERROR empty while a recv was armed: the recv took the socket's
+    // error (reading it clears it); its completion, on its way, says what ended the connection.
+    bool error_in_recv_ = false;
     bool hangup_parked_ = false;  // POLLHUP while paused: wait for the resume to read on
 
     std::uint64_t bytes_sent_ = 0;
