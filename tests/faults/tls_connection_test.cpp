@@ -10,10 +10,8 @@
 #include <optional>
 #include <thread>
 
-#include "fault_common.hpp"
-#include "orderly/event/connection.hpp"
-#include "orderly/event/loop.hpp"
 #include "orderly/tls/tls_filter.hpp"
+#include "served_connection.hpp"
 #include "tls_fault_common.hpp"
 
 namespace orderly::test::faults {
@@ -21,90 +19,13 @@ namespace {
 
 constexpr auto close_deadline = 1s;
 
-// What the loop thread saw; written there, read by the test only after `closed` is ready.
-struct observed {
-    std::promise<void> closed_promise;
-    std::shared_future<void> closed = closed_promise.get_future().share();
-    close_report report;
-    timeout_kind fired = timeout_kind::none;
-    steady::time_point closed_at;
-    std::string received;
-    std::atomic<std::size_t> received_bytes{0};
-};
-
-// A loop on its own thread and one TLS server connection adopted on it.
-class served_tls_connection {
-  public:
-    served_tls_connection(stream_socket accepted, const tls_context& ctx,
-                          connection_callbacks extra = {})
-        : obs_(std::make_shared<observed>()) {
-        auto cb = std::make_shared<connection_callbacks>(std::move(extra));
-        std::weak_ptr<observed> weak = obs_;
-        auto user_data = cb->on_data;
-        cb->on_data = [weak, user_data](connection& c, std::span<const std::byte> d) {
-            if (auto o = weak.lock()) {
-                o->received.append(reinterpret_cast<const char*>(d.data()), d.size());
-                o->received_bytes += d.size();
-            }
-            if (user_data) user_data(c, d);
-        };
-        cb->on_closed = [weak](connection& c, const close_report& r) {
-            if (auto o = weak.lock()) {
-                o->closed_at = steady::now();
-                o->report = r;
-                o->fired = c.timeout_fired();
-                o->closed_promise.set_value();
-            }
-        };
-        auto filter = tls_filter::server(ctx);
-        EXPECT_TRUE(filter.has_value()) << (filter ? "" : filter.error().message());
-        thread_ = std::thread([this] { lp_.run(); });
-        if (!filter) return;
-        auto fd = std::make_shared<unique_fd>(accepted.release());
-        auto f = std::make_shared<std::unique_ptr<tls_filter>>(std::move(*filter));
-        auto made = std::make_shared<std::promise<connection_ptr>>();
-        auto made_future = made->get_future();
-        lp_.post([this, fd, f, cb, made] {
-            auto c = connection::adopt(lp_, std::move(*fd), std::move(*f), cb);
-            made->set_value(c ? *c : nullptr);
-        });
-        if (made_future.wait_for(5s) == std::future_status::ready) conn_ = made_future.get();
-    }
-
-    ~served_tls_connection() {
-        // Whatever the outcome, the connection ends and is destroyed on its loop, then the loop
-        // stops: nothing may outlive the test with a descriptor.
-        lp_.post([this] {
-            if (conn_ && conn_->is_open()) conn_->abort();
-        });
-        if (conn_) (void)obs_->closed.wait_for(3s);
-        lp_.post([this] {
-            conn_.reset();
-            lp_.stop();
-        });
-        thread_.join();
-    }
-    served_tls_connection(const served_tls_connection&) = delete;
-    served_tls_connection& operator=(const served_tls_connection&) = delete;
-
-    [[nodiscard]] bool ok() const { return conn_ != nullptr; }
-    template <class F>
-    void on_loop(F fn) {
-        lp_.post([this, fn] {
-            if (conn_) fn(*conn_);
-        });
-    }
-    bool wait_closed(steady::duration d) {
-        return obs_->closed.wait_for(d) == std::future_status::ready;
-    }
-    observed& seen() { return *obs_; }
-
-  private:
-    loop lp_;
-    std::thread thread_;
-    connection_ptr conn_;
-    std::shared_ptr<observed> obs_;
-};
+// The server side's filter; null (and the test failed) if it could not be made.
+std::unique_ptr<stream_filter> server_filter(const tls_context& ctx) {
+    auto f = tls_filter::server(ctx);
+    EXPECT_TRUE(f.has_value()) << (f ? "" : f.error().message());
+    if (!f) return nullptr;
+    return std::move(*f);
+}
 
 // The client's side: a tls_stream over the link's client socket, handshaken.
 std::optional<tls_stream> client_handshake(tcp_link& link, const tls_setup& tls) {
@@ -118,7 +39,7 @@ std::optional<tls_stream> client_handshake(tcp_link& link, const tls_setup& tls)
 }
 
 // A first request, so that the server's handshake is surely done before the test acts.
-bool request_arrived(tls_stream& client, served_tls_connection& sc) {
+bool request_arrived(tls_stream& client, served_connection& sc) {
     if (!client.send_all("request", deadline::after(3s))) return false;
     for (int i = 0; i < 300 && sc.seen().received_bytes.load() < 7; ++i) {
         std::this_thread::sleep_for(10ms);
@@ -135,7 +56,9 @@ TEST(tls_connection_faults, partition_during_exchange_times_out_the_close) {
     tls_setup tls;
     tcp_link link = connect_across(net);
     ASSERT_TRUE(link.server.is_open());
-    served_tls_connection sc(std::move(link.server), tls.server);
+    auto filter = server_filter(tls.server);
+    ASSERT_NE(filter, nullptr);
+    served_connection sc(std::move(link.server), {}, std::move(filter));
     ASSERT_TRUE(sc.ok());
     auto client = client_handshake(link, tls);
     ASSERT_TRUE(client);
@@ -175,7 +98,9 @@ TEST(tls_connection_faults, partition_during_drain_times_out_at_the_deadline) {
     tls_setup tls;
     tcp_link link = connect_across(net);
     ASSERT_TRUE(link.server.is_open());
-    served_tls_connection sc(std::move(link.server), tls.server);
+    auto filter = server_filter(tls.server);
+    ASSERT_NE(filter, nullptr);
+    served_connection sc(std::move(link.server), {}, std::move(filter));
     ASSERT_TRUE(sc.ok());
     auto client = client_handshake(link, tls);
     ASSERT_TRUE(client);
@@ -224,7 +149,9 @@ TEST(tls_connection_faults, injected_reset_ends_the_close_as_peer_reset) {
     tls_setup tls;
     tcp_link link = connect_across(net);
     ASSERT_TRUE(link.server.is_open());
-    served_tls_connection sc(std::move(link.server), tls.server);
+    auto filter = server_filter(tls.server);
+    ASSERT_NE(filter, nullptr);
+    served_connection sc(std::move(link.server), {}, std::move(filter));
     ASSERT_TRUE(sc.ok());
     auto client = client_handshake(link, tls);
     ASSERT_TRUE(client);
@@ -280,7 +207,9 @@ TEST(tls_connection_faults, five_percent_loss_delivers_every_byte_and_closes_cle
         c.close_gracefully(limit);
     };
     const auto t0 = steady::now();
-    served_tls_connection sc(std::move(link.server), tls.server, cb);
+    auto filter = server_filter(tls.server);
+    ASSERT_NE(filter, nullptr);
+    served_connection sc(std::move(link.server), cb, std::move(filter));
     ASSERT_TRUE(sc.ok());
     auto client = client_handshake(link, tls);
     ASSERT_TRUE(client);
